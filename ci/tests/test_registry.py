@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("workspace", ROOT / "ci" / "workspace.py")
 workspace = importlib.util.module_from_spec(spec)
+sys.modules["workspace"] = workspace
 spec.loader.exec_module(workspace)
 
 _, MEMBERS = workspace.load_registry()

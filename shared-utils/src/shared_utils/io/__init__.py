@@ -1,0 +1,29 @@
+"""File input/output: atomic writes, images, video, geometry, camera formats and reports.
+
+Names are re-exported lazily (PEP 562): importing ``shared_utils.config`` (which needs ``io.atomic``) or a
+console script must not pay seconds for open3d, trimesh and PyAV when it only writes a YAML file.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "atomic": ["atomic_torch_save", "atomic_write", "load_json", "save_json"],
+    "camera_formats": ["ColmapModel", "NerfCameras", "NeuSCameras", "ScanNetCameras", "read_colmap_text",
+                       "read_nerf_transforms", "read_neus_cameras", "read_scannet_style", "write_neus_cameras"],
+    "geometry": ["PointCloud", "read_mesh", "read_point_cloud", "write_line_set", "write_mesh", "write_point_cloud"],
+    "images": ["colorize", "image_grid", "read_image", "write_image"],
+    "reports": ["markdown_table", "write_markdown"],
+    "video": ["read_video", "write_video"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,76 @@
+"""Lightning plumbing shared by all members: trainer, loggers, checkpoints. No method logic."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+import lightning
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from .errors import InputError
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    max_epochs: int = -1
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_every_n_steps: int = 10
+    val_check_interval: int | float | None = None
+    check_val_every_n_epoch: int | None = 1
+    limit_val_batches: int | float = 1.0
+    gradient_clip_val: float | None = None
+    early_stopping_patience: int | None = None
+    enable_progress_bar: bool = True
+    num_sanity_val_steps: int = 0
+
+
+def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mode: str = "min",
+                  extra_callbacks=()) -> lightning.Trainer:
+    """Trainer logging CSV and TensorBoard to ``output_dir/logs`` and checkpointing to ``output_dir/checkpoints``."""
+    if mode not in ("min", "max"):
+        raise InputError(f"checkpoint mode '{mode}' is invalid, expected 'min' or 'max'")
+    if cfg.early_stopping_patience is not None and monitor is None:
+        raise InputError("early_stopping_patience is set but no metric to monitor was given")
+    output_dir = pathlib.Path(output_dir)
+    logs = output_dir / "logs"
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="best-{step}",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1 if monitor else 0,  # without a metric there is no "best": last.ckpt alone, not a copy of it
+        save_last=True,
+    )
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    if cfg.early_stopping_patience is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
+    return lightning.Trainer(
+        default_root_dir=output_dir,
+        max_steps=cfg.max_steps,
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        log_every_n_steps=cfg.log_every_n_steps,
+        val_check_interval=cfg.val_check_interval,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        limit_val_batches=cfg.limit_val_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        enable_progress_bar=cfg.enable_progress_bar,
+        num_sanity_val_steps=cfg.num_sanity_val_steps,
+        logger=[CSVLogger(logs, name="csv"), TensorBoardLogger(logs, name="tensorboard")],
+        callbacks=callbacks,
+    )
+
+
+def last_checkpoint(output_dir) -> pathlib.Path | None:
+    """``output_dir/checkpoints/last.ckpt`` when it exists, for ``trainer.fit(..., ckpt_path=...)``."""
+    path = pathlib.Path(output_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
