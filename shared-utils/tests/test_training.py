@@ -38,6 +38,15 @@ def loader():
     return DataLoader(data, batch_size=4)
 
 
+class _Endless(torch.utils.data.IterableDataset):
+    """A loader with no epoch end, as step-driven training uses."""
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(0)
+        while True:
+            yield torch.randn(4, generator=g), torch.randn(1, generator=g)
+
+
 def cpu_config(**overrides):
     return TrainerConfig(accelerator="cpu", enable_progress_bar=False, log_every_n_steps=1, **overrides)
 
@@ -60,6 +69,20 @@ class TestBuildTrainer:
         resumed.fit(TinyModule(), loader(), ckpt_path=ckpt)
         assert resumed.global_step == 4
         assert torch.load(last_checkpoint(tmp_path / "run"), weights_only=False)["global_step"] == 4
+
+    def test_interrupted_run_leaves_a_periodic_last_checkpoint(self, tmp_path):
+        class Interrupt(lightning.Callback):
+            def on_train_batch_end(self, trainer, *args):
+                if trainer.global_step == 7:
+                    raise RuntimeError("killed")
+
+        endless = torch.utils.data.DataLoader(_Endless(), batch_size=4)
+        trainer = build_trainer(cpu_config(max_steps=100, checkpoint_every_n_steps=3), tmp_path,
+                                extra_callbacks=[Interrupt()])
+        with pytest.raises(RuntimeError, match="killed"):
+            trainer.fit(TinyModule(), endless)
+        saved = torch.load(last_checkpoint(tmp_path), weights_only=False)
+        assert saved["global_step"] == 6
 
     def test_monitor_best_and_early_stopping(self, tmp_path):
         cfg = cpu_config(max_steps=8, val_check_interval=2, early_stopping_patience=1, check_val_every_n_epoch=None)

@@ -28,6 +28,7 @@ class TrainerConfig:
     early_stopping_patience: int | None = None
     enable_progress_bar: bool = True
     num_sanity_val_steps: int = 0
+    checkpoint_every_n_steps: int | None = 100
 
 
 def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mode: str = "min",
@@ -39,15 +40,18 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
         raise InputError("early_stopping_patience is set but no metric to monitor was given")
     output_dir = pathlib.Path(output_dir)
     logs = output_dir / "logs"
-    checkpoint = ModelCheckpoint(
+    # Step-driven runs (max_steps, endless loaders) may never reach an epoch end, so last.ckpt is also written
+    # every ``checkpoint_every_n_steps`` to keep an interrupted run resumable; "best" needs validation metrics.
+    periodic = ModelCheckpoint(
         dirpath=output_dir / "checkpoints",
-        filename="best-{step}",
-        monitor=monitor,
-        mode=mode,
-        save_top_k=1 if monitor else 0,  # without a metric there is no "best": last.ckpt alone, not a copy of it
+        save_top_k=0,
         save_last=True,
+        every_n_train_steps=cfg.checkpoint_every_n_steps,
     )
-    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    callbacks = [periodic, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    if monitor is not None:
+        callbacks.append(ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{step}",
+                                         monitor=monitor, mode=mode, save_top_k=1))
     if cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
     return lightning.Trainer(
