@@ -68,6 +68,14 @@ class TestLoadConfig:
         assert cfg.trainer.val_check_interval == 100 and isinstance(cfg.trainer.val_check_interval, int)
         assert cfg.trainer.devices == 2
 
+    def test_int_float_union_keeps_the_value_type(self):
+        # Lightning reads limit_val_batches=1 as one batch and 1.0 as all batches: the type matters.
+        cfg = load_config(ExperimentConfig, overrides=["trainer.limit_val_batches=1.0"])
+        assert isinstance(cfg.trainer.limit_val_batches, float)
+        cfg = load_config(ExperimentConfig, overrides=["trainer.limit_val_batches=3"])
+        assert isinstance(cfg.trainer.limit_val_batches, int)
+        assert isinstance(load_config(ExperimentConfig).trainer.limit_val_batches, float)
+
     def test_base_inheritance(self, tmp_path):
         (tmp_path / "base").mkdir()
         _write(tmp_path / "base" / "root.yaml", {"name": "root", "seed": 1, "trainer": {"max_steps": 10}})

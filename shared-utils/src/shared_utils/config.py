@@ -138,7 +138,8 @@ def _convert(value, tp, key: str):
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
+        # The arm of the value's own type goes first, so that 1.0 for `int | float` stays a float.
+        for arg in sorted(args, key=lambda a: a is not type(value)):
             if arg is type(None):
                 continue
             try:

@@ -1,0 +1,237 @@
+"""Evaluation on hold-out frames of hold-out scenes: NPBG++ (no optimisation), NPBG++ ft, the per-scene NPBG
+baseline and the mean-colour image; metrics.json, results.md, picture grids and an orbit video."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from shared_utils.cameras import invert_pose, orbit_poses
+from shared_utils.errors import InputError
+from shared_utils.io import colorize, image_grid, markdown_table, save_json, write_image, write_markdown, write_video
+from shared_utils.metrics import LPIPS, lpips_unavailable_reason, psnr, ssim
+from shared_utils.runtime import seed_everything
+
+from npbgpp.config import NPBGPPConfig
+from npbgpp.finetune import build_scene, fit_scene, render_views
+from npbgpp.scenes.datasets import load_scenes, scene_names
+from npbgpp.scenes.scene import SceneData
+from npbgpp.train import load_trained_model
+
+log = logging.getLogger(__name__)
+
+# Thesis Table 3 (PSNR / SSIM / LPIPS), NPBG++ rows and the NPBG row, per data set.
+THESIS_TABLE3 = {
+    "NPBG++ (no per-scene optimisation)": {"NeRF-Synthetic": (26.06, 0.936, 0.071), "ScanNet": (23.11, 0.766, 0.502),
+                                           "DTU": (23.23, 0.915, 0.154), "H3DS": (21.80, 0.818, 0.177)},
+    "NPBG++ ft": {"NeRF-Synthetic": (28.67, 0.952, 0.050), "ScanNet": (25.27, 0.772, 0.448),
+                  "DTU": (26.08, 0.928, 0.123), "H3DS": (24.91, 0.845, 0.137)},
+    "NPBG++ ft-system": {"NeRF-Synthetic": (26.24, 0.940, 0.064), "ScanNet": (23.48, 0.768, 0.490),
+                         "DTU": (24.05, 0.919, 0.147), "H3DS": (23.79, 0.836, 0.155)},
+    "NPBG (per-scene optimisation)": {"NeRF-Synthetic": (28.62, 0.946, 0.058), "ScanNet": (25.09, 0.737, 0.459),
+                                      "DTU": (26.00, 0.913, 0.125), "H3DS": (24.68, 0.827, 0.146)},
+}
+
+
+class ImageMetrics:
+    """PSNR / SSIM / LPIPS over frames; LPIPS is None (with a reason) when its backbone weights are absent."""
+
+    def __init__(self, crop_border: int, lpips_net: str) -> None:
+        self.crop_border = crop_border
+        self.lpips_reason = lpips_unavailable_reason(lpips_net)
+        self.lpips = None if self.lpips_reason else LPIPS(lpips_net).eval()
+        if self.lpips_reason:
+            log.warning("LPIPS unavailable: %s", self.lpips_reason)
+
+    @torch.no_grad()
+    def __call__(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict:
+        predictions = predictions.clamp(0, 1).cpu()
+        targets = targets.cpu()
+        border = self.crop_border
+        result = {
+            "psnr": float(psnr(predictions, targets, crop_border=border).mean()),
+            "ssim": float(ssim(predictions, targets, crop_border=border).mean()),
+        }
+        if self.lpips is not None:
+            crop = (slice(None), slice(None), slice(border, -border or None), slice(border, -border or None))
+            result["lpips"] = float(self.lpips(predictions[crop], targets[crop]).mean())
+        else:
+            result["lpips"] = None
+        return result
+
+
+def mean_colour_images(scene: SceneData, frames: torch.Tensor) -> torch.Tensor:
+    """The constant image of the mean colour of the scene's input views."""
+    colour = scene.images[scene.input_indices].mean(dim=(0, 2, 3))
+    return colour.view(1, 3, 1, 1).expand(len(frames), 3, scene.height, scene.width).clone()
+
+
+def _average(per_scene: list[dict]) -> dict:
+    keys = per_scene[0].keys()
+    out = {}
+    for key in keys:
+        values = [entry[key] for entry in per_scene]
+        out[key] = None if any(v is None for v in values) else float(np.mean(values))
+    return out
+
+
+def time_to_reach(timeline: list[dict], target_psnr: float) -> float | None:
+    for point in timeline:
+        if point["psnr"] >= target_psnr:
+            return point["seconds"]
+    return None
+
+
+def orbit_cameras(scene: SceneData, count: int, up) -> tuple[torch.Tensor, torch.Tensor]:
+    """An orbit at the mean distance and elevation of the input cameras, around the cloud centre."""
+    centers = scene.camera_centers()[scene.input_indices]
+    target = scene.points.mean(0)
+    up_vector = torch.nn.functional.normalize(torch.tensor(up, dtype=torch.float32), dim=0)
+    offsets = centers - target
+    radius = float(offsets.norm(dim=-1).mean())
+    elevation = float(torch.rad2deg(torch.arcsin((offsets @ up_vector / offsets.norm(dim=-1)).clamp(-1, 1))).mean())
+    c2w = orbit_poses(count, radius, elevation, target=tuple(target.tolist()), up=tuple(up_vector.tolist()))
+    w2c = invert_pose(c2w.float())
+    intrinsics = scene.intrinsics[scene.input_indices[0]].expand(count, 3, 3)
+    return intrinsics, w2c
+
+
+def _to_hwc(image: torch.Tensor) -> np.ndarray:
+    return image.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def write_pictures(out_dir: Path, scene: SceneData, frames, renders: dict[str, torch.Tensor], count: int) -> Path:
+    """One row per frame: target, each method, |error| of NPBG++ (colour map)."""
+    tiles = []
+    names = list(renders)
+    for row in range(min(count, len(frames))):
+        target = scene.images[frames[row]]
+        tiles.append(_to_hwc(target))
+        tiles += [_to_hwc(renders[name][row]) for name in names]
+        error = (renders[names[0]][row].cpu() - target).abs().mean(0).numpy()
+        tiles.append(colorize(error, vmin=0.0, vmax=0.5, cmap="magma"))
+    path = out_dir / f"{scene.name}_target_{'_'.join(names)}_error.png"
+    write_image(path, image_grid(tiles, ncols=len(names) + 2))
+    return path
+
+
+def evaluate(cfg: NPBGPPConfig, run_dir: Path) -> dict:
+    """Evaluate a trained run on every hold-out scene and write metrics.json, results.md and pictures."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.seed)
+    cfg, model = load_trained_model(run_dir, cfg)
+    _, holdout_names = scene_names(cfg)
+    if not holdout_names:
+        raise InputError("no hold-out scenes configured (data.holdout_scenes is empty)")
+    metrics = ImageMetrics(cfg.eval.crop_border, cfg.eval.lpips_net)
+    results: dict[str, list[dict]] = {"npbgpp": [], "npbgpp_ft": [], "per_scene_baseline": [], "mean_colour": []}
+    timing: dict[str, list] = {"build_seconds": [], "first_render_seconds": [], "baseline_seconds_to_npbgpp_psnr": [],
+                               "timelines": {}}
+    pictures = run_dir / "pictures"
+    for scene in load_scenes(cfg, holdout_names):
+        frames = scene.holdout_indices
+        targets = scene.images[frames]
+        build_scene(model, scene)  # warm-up: one-off allocations are not part of the scene's fitting time
+        start = time.perf_counter()
+        descriptors = build_scene(model, scene)
+        build_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.render(descriptors, scene.intrinsics[frames[:1]], scene.w2c[frames[:1]], scene.height, scene.width)
+        timing["build_seconds"].append(build_seconds)
+        timing["first_render_seconds"].append(time.perf_counter() - start)
+        renders = {"npbgpp": render_views(functools.partial(model.render, descriptors), scene, frames)}
+        results["npbgpp"].append(metrics(renders["npbgpp"], targets))
+        mean_colour = metrics(mean_colour_images(scene, frames), targets)
+        results["mean_colour"].append({"psnr": mean_colour["psnr"], "ssim": mean_colour["ssim"]})
+        log.info("%s: NPBG++ %s, mean colour %s", scene.name, results["npbgpp"][-1], mean_colour)
+        if cfg.eval.run_finetune:
+            fitted, timeline = fit_scene(model, scene, "ft", cfg, run_dir / "ft" / scene.name, descriptors,
+                                         start_seconds=build_seconds)
+            renders["npbgpp_ft"] = render_views(fitted.render, scene, frames)
+            results["npbgpp_ft"].append(metrics(renders["npbgpp_ft"], targets))
+            timing["timelines"][f"{scene.name}/npbgpp_ft"] = timeline
+        if cfg.eval.run_baseline:
+            fitted, timeline = fit_scene(model, scene, "baseline", cfg, run_dir / "baseline" / scene.name)
+            renders["per_scene_baseline"] = render_views(fitted.render, scene, frames)
+            entry = metrics(renders["per_scene_baseline"], targets)
+            entry["seconds"] = timeline[-1]["seconds"]
+            results["per_scene_baseline"].append(entry)
+            timing["timelines"][f"{scene.name}/per_scene_baseline"] = timeline
+            timing["baseline_seconds_to_npbgpp_psnr"].append(time_to_reach(timeline, results["npbgpp"][-1]["psnr"]))
+        write_pictures(pictures, scene, frames, renders, cfg.eval.grid_frames)
+        intrinsics, w2c = orbit_cameras(scene, cfg.eval.orbit_frames, cfg.render.up_axis)
+        orbit = _render_cameras(model, descriptors, intrinsics, w2c, scene.height, scene.width)
+        write_video(pictures / f"{scene.name}_orbit.mp4", orbit.permute(0, 2, 3, 1).cpu().numpy(),
+                    fps=cfg.eval.orbit_fps)
+    summary = {name: _average(entries) for name, entries in results.items() if entries}
+    save_json(summary, run_dir / "metrics.json")
+    details = {"holdout_scenes": holdout_names, "lpips_unavailable_reason": metrics.lpips_reason, **timing}
+    save_json(details, run_dir / "eval_details.json")
+    write_markdown(run_dir / "results.md", results_markdown(summary, details, cfg))
+    return summary
+
+
+@torch.no_grad()
+def _render_cameras(model, descriptors, intrinsics, w2c, height, width, batch: int = 4) -> torch.Tensor:
+    chunks = [model.render(descriptors, k, t, height, width).clamp(0, 1)
+              for k, t in zip(intrinsics.split(batch), w2c.split(batch), strict=True)]
+    return torch.cat(chunks)
+
+
+def _fmt(value, digits=3):
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig) -> str:
+    dataset = {"synthetic": "built-in synthetic", "nerf_synthetic": "NeRF-Synthetic", "dtu": "DTU",
+               "scannet": "ScanNet"}[cfg.data.kind]
+    labels = {"npbgpp": "NPBG++ (no per-scene optimisation)", "npbgpp_ft": "NPBG++ ft",
+              "per_scene_baseline": "NPBG-style per-scene baseline", "mean_colour": "mean colour image"}
+    rows = []
+    for key, label in labels.items():
+        if key in summary:
+            entry = summary[key]
+            rows.append([label, _fmt(entry.get("psnr"), 2), _fmt(entry.get("ssim")), _fmt(entry.get("lpips")),
+                         _fmt(entry.get("seconds"), 1) if "seconds" in entry else ""])
+    ours = markdown_table(["method", "PSNR", "SSIM", "LPIPS", "fit seconds"], rows).rstrip()
+    thesis_rows = [[method] + [f"{v[0]:.2f} / {v[1]:.3f} / {v[2]:.3f}" for v in per_set.values()]
+                   for method, per_set in THESIS_TABLE3.items()]
+    thesis = markdown_table(["method (thesis Table 3)", "NeRF-Synthetic", "ScanNet", "DTU", "H3DS"],
+                            thesis_rows).rstrip()
+    first_render = float(np.mean(details["build_seconds"]) + np.mean(details["first_render_seconds"]))
+    checks = [f"NPBG++ vs mean colour: {summary['npbgpp']['psnr'] - summary['mean_colour']['psnr']:+.2f} dB PSNR"]
+    if "npbgpp_ft" in summary:
+        checks.append(f"ft vs NPBG++: {summary['npbgpp_ft']['psnr'] - summary['npbgpp']['psnr']:+.2f} dB")
+    reach = details["baseline_seconds_to_npbgpp_psnr"]
+    if reach:
+        if any(value is None for value in reach):
+            budget = max(timeline[-1]["seconds"] for name, timeline in details["timelines"].items()
+                         if name.endswith("per_scene_baseline"))
+            checks.append(f"the baseline did not reach the NPBG++ PSNR within its {budget:.0f} s budget "
+                          f"(speed-up >= {budget / first_render:.0f}x)")
+        else:
+            ratio = float(np.mean(reach)) / first_render
+            checks.append(f"time to first render {first_render:.2f} s vs {np.mean(reach):.1f} s for the baseline to "
+                          f"reach the same PSNR ({ratio:.0f}x)")
+    lines = [
+        f"# NPBG++ results ({dataset}; hold-out frames of hold-out scenes {', '.join(details['holdout_scenes'])})",
+        "",
+        ours,
+        "",
+        "LPIPS: " + (f"unavailable ({details['lpips_unavailable_reason']})" if details["lpips_unavailable_reason"]
+                     else f"LPIPS-{cfg.eval.lpips_net}."),
+        f"Scene build (modeling stage) {np.mean(details['build_seconds']):.2f} s, first render "
+        f"{np.mean(details['first_render_seconds']):.3f} s (CPU). " + "; ".join(checks) + ".",
+        "",
+        "Thesis Table 3 (PSNR / SSIM / LPIPS, real data sets at full resolution, GPU):",
+        "",
+        thesis,
+        "",
+    ]
+    return "\n".join(lines)

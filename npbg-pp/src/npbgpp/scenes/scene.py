@@ -1,0 +1,116 @@
+"""A scene as NPBG++ consumes it: posed images plus a point cloud, validated once on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from shared_utils.errors import InputError, check_finite, check_shape
+
+
+@dataclass
+class SceneData:
+    """Images (V, 3, H, W) in [0, 1], OpenCV intrinsics (V, 3, 3), world-to-camera (V, 4, 4), points (N, 3).
+
+    ``holdout`` (V,) marks frames that are never used as input views (evaluation targets only).
+    """
+
+    name: str
+    images: torch.Tensor
+    intrinsics: torch.Tensor
+    w2c: torch.Tensor
+    points: torch.Tensor
+    holdout: torch.Tensor
+
+    def __post_init__(self) -> None:
+        validate_scene(self)
+
+    @property
+    def height(self) -> int:
+        return int(self.images.shape[-2])
+
+    @property
+    def width(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def input_indices(self) -> torch.Tensor:
+        return torch.nonzero(~self.holdout).flatten()
+
+    @property
+    def holdout_indices(self) -> torch.Tensor:
+        return torch.nonzero(self.holdout).flatten()
+
+    def camera_centers(self) -> torch.Tensor:
+        rotation, translation = self.w2c[:, :3, :3], self.w2c[:, :3, 3:]
+        return -(rotation.transpose(-1, -2) @ translation)[..., 0]
+
+
+def validate_scene(scene: SceneData) -> None:
+    name = f"scene '{scene.name}'"
+    check_shape(scene.images, (None, 3, None, None), f"{name} images")
+    num_views = scene.images.shape[0]
+    if num_views == 0:
+        raise InputError(f"{name} has no images")
+    if scene.intrinsics.shape[0] != num_views or scene.w2c.shape[0] != num_views:
+        raise InputError(
+            f"{name} has {num_views} images but {scene.intrinsics.shape[0]} intrinsics and "
+            f"{scene.w2c.shape[0]} poses"
+        )
+    check_shape(scene.intrinsics, (num_views, 3, 3), f"{name} intrinsics")
+    check_shape(scene.w2c, (num_views, 4, 4), f"{name} camera poses")
+    check_shape(scene.points, (None, 3), f"{name} point cloud")
+    check_shape(scene.holdout, (num_views,), f"{name} hold-out mask")
+    if scene.points.shape[0] == 0:
+        raise InputError(f"{name} point cloud is empty (0 points)")
+    for tensor, what in (
+        (scene.images, "images"),
+        (scene.intrinsics, "intrinsics"),
+        (scene.w2c, "camera poses"),
+        (scene.points, "point cloud"),
+    ):
+        check_finite(tensor, f"{name} {what}")
+    determinants = torch.linalg.det(scene.intrinsics.double())
+    if bool((determinants.abs() < 1e-12).any()):
+        bad = int(torch.nonzero(determinants.abs() < 1e-12)[0])
+        raise InputError(f"{name} intrinsics of view {bad} are singular")
+    rotations = scene.w2c[:, :3, :3].double()
+    orthogonality = (rotations @ rotations.transpose(-1, -2) - torch.eye(3, dtype=torch.float64)).abs().amax((-1, -2))
+    if bool((orthogonality > 1e-3).any()):
+        bad = int(torch.nonzero(orthogonality > 1e-3)[0])
+        raise InputError(f"{name} pose of view {bad} is not a rigid transform (singular or scaled rotation)")
+    if bool(scene.holdout.all()):
+        raise InputError(f"{name} has no input views (every frame is a hold-out frame)")
+
+
+def subsample_points(points: torch.Tensor, max_points: int | None, seed: int = 0) -> torch.Tensor:
+    """Randomly keep at most ``max_points`` points (the documented handling of huge clouds)."""
+    if max_points is None or points.shape[0] <= max_points:
+        return points
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(points.shape[0], generator=generator)[:max_points]
+    return points[keep.sort().values]
+
+
+def scene_from_numpy(
+    name: str,
+    images: np.ndarray,
+    intrinsics: np.ndarray,
+    w2c: np.ndarray,
+    points: np.ndarray,
+    holdout: np.ndarray,
+) -> SceneData:
+    """Build a SceneData from (V, H, W, 3) images in [0, 1] or uint8 and numpy cameras."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise InputError(f"scene '{name}' images have shape {images.shape}, expected (V, H, W, 3)")
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return SceneData(
+        name=name,
+        images=torch.from_numpy(images.astype(np.float32) / scale).permute(0, 3, 1, 2).contiguous(),
+        intrinsics=torch.as_tensor(np.asarray(intrinsics), dtype=torch.float32),
+        w2c=torch.as_tensor(np.asarray(w2c), dtype=torch.float32),
+        points=torch.as_tensor(np.asarray(points), dtype=torch.float32),
+        holdout=torch.as_tensor(np.asarray(holdout), dtype=torch.bool),
+    )

@@ -1,0 +1,99 @@
+"""Two training steps on tiny built-in scenes through the CLI code path, then evaluation and the other commands."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from npbgpp.cli import main
+
+
+def run_cli(*argv):
+    try:
+        main(list(argv))
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One tiny pipeline run shared by the tests of this module (its data root is its own)."""
+    root = tmp_path_factory.mktemp("smoke")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("THESIS_DATA_ROOT", str(root / "data"))
+        patch.setenv("TORCH_HOME", str(root / "torch_home"))
+        assert run_cli("pipeline", "--config", "tiny", "--output-dir", str(root / "run")) == 0
+    return root / "run"
+
+
+@pytest.fixture
+def shared_data(trained_run, monkeypatch):
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(trained_run.parent / "data"))
+
+
+def test_pipeline_writes_metrics_pictures_and_resumes(trained_run, shared_data, capsys):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert set(metrics) == {"npbgpp", "npbgpp_ft", "per_scene_baseline", "mean_colour"}
+    assert set(metrics["npbgpp"]) == {"psnr", "ssim", "lpips"}
+    assert set(metrics["per_scene_baseline"]) == {"psnr", "ssim", "lpips", "seconds"}
+    assert set(metrics["mean_colour"]) == {"psnr", "ssim"}
+    assert all(metrics[k]["psnr"] > 0 for k in metrics)
+    assert "Table 3" in (trained_run / "results.md").read_text()
+    pictures = sorted(p.name for p in (trained_run / "pictures").iterdir())
+    assert any(name.endswith("_error.png") for name in pictures) and "holdout_00_orbit.mp4" in pictures
+    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    step = torch.load(trained_run / "model.pt", weights_only=True)["step"]
+    assert step == 2
+    # A rerun reuses the finished training and only re-evaluates.
+    capsys.readouterr()
+    assert run_cli("pipeline", "--config", "tiny", "--output-dir", str(trained_run)) == 0
+    assert torch.load(trained_run / "model.pt", weights_only=True)["step"] == 2
+    assert run_cli("eval", "--run-dir", str(trained_run)) == 0
+
+
+def test_build_render_and_finetune_commands(trained_run, shared_data, tmp_path):
+    built = tmp_path / "holdout.pt"
+    assert run_cli("build", "--run-dir", str(trained_run), "--scene", "holdout_00", "--out", str(built)) == 0
+    assert run_cli("render", "--run-dir", str(trained_run), "--scene-file", str(built), "--orbit", "3",
+                   "--out", str(tmp_path / "orbit.gif")) == 0
+    assert (tmp_path / "orbit.gif").is_file()
+    assert run_cli("render", "--run-dir", str(trained_run), "--scene-file", str(built), "--orbit", "2",
+                   "--out", str(tmp_path / "frames")) == 0
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 2
+    for mode in ("ft", "ft-system"):
+        out = tmp_path / mode
+        assert run_cli("finetune", "--run-dir", str(trained_run), "--scene", "holdout_00", "--mode", mode,
+                       "--output-dir", str(out)) == 0
+        result = json.loads((out / "finetune_metrics.json").read_text())
+        assert result["mode"] == mode and len(result["timeline"]) >= 2
+
+
+def test_bad_input_gives_one_line_error(tmp_path, capsys):
+    assert run_cli("train", "--config", "tiny", "--output-dir", str(tmp_path / "x"), "train.trainer.max_step=3") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "max_steps" in err[0]
+    assert run_cli("render", "--run-dir", str(tmp_path / "missing"), "--scene-file", "nothing.pt", "--out", "x") == 2
+    assert capsys.readouterr().err.startswith("error:")
+
+
+def test_unknown_scene_gives_one_line_error(trained_run, shared_data, capsys):
+    assert run_cli("build", "--run-dir", str(trained_run), "--scene", "nope", "--out", "x.pt") == 2
+    assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_training_on_two_cpu_processes(tmp_path):
+    """Lightning DDP (gloo on CPU) with two processes, launched through the console script."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "npbgpp.cli", "train", "--config", "tiny", "--output-dir", str(out),
+               "train.trainer.devices=2", "train.trainer.strategy=ddp", "train.trainer.accelerator=cpu",
+               "train.trainer.max_steps=3"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert torch.load(out / "model.pt", weights_only=True)["step"] == 3
+    assert Path(out / "checkpoints" / "last.ckpt").is_file()
