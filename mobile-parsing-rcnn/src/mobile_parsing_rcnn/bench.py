@@ -1,0 +1,49 @@
+"""CPU latency of the variants against the DensePose R-CNN R50-FPN baseline at the same input size.
+
+Each model runs full inference (backbone, neck, RPN, box head, NMS, DensePose head on its detections) on the same
+random image; to make the DensePose head's cost comparable, every model keeps the same number of detections (its
+score threshold is 0, ``detections_per_img`` fixed). Reported: median wall time over repeats, FPS, and the speed-up
+of each model over the baseline measured in the same process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from .config import Config, load
+from .models.detector import build_model
+
+BASELINE = "densepose_rcnn_r50_fpn"
+
+
+def _latency(model, image: torch.Tensor, repeats: int) -> float:
+    times = []
+    with torch.no_grad():
+        model([image])
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model([image])
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def latency_table(cfg: Config, stems: list[str], short_side: int, repeats: int = 3, detections: int = 10) -> list[dict]:
+    torch.set_num_threads(max(cfg.num_threads, 1))
+    stems = list(dict.fromkeys([*stems, BASELINE]))
+    image = torch.rand(3, short_side, int(round(short_side * 4 / 3)), generator=torch.Generator().manual_seed(0))
+    rows = []
+    for stem in stems:
+        overrides = ["model.backbone.pretrained=false", "model.box_head.score_thresh=0.0",
+                     f"model.box_head.detections_per_img={detections}"]
+        model = build_model(load(stem, overrides).model).eval()
+        seconds = _latency(model, image, repeats)
+        rows.append({"config": stem, "variant": model.cfg.variant, "ms": 1000 * seconds, "fps": 1.0 / seconds,
+                     "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+                     "input": [short_side, image.shape[-1]], "threads": torch.get_num_threads()})
+    base = next(r for r in rows if r["config"] == BASELINE)["ms"]
+    for r in rows:
+        r["speedup_vs_baseline"] = base / r["ms"]
+    return rows
