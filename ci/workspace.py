@@ -3,7 +3,7 @@
 
 Verbs (the Makefile and the CI scripts call these):
   list                         members, make aliases and whether each is built
-  install [ALIAS ...]          create/refresh the venv: torch pins, tools, shared-utils, the members (all when none given)
+  install [ALIAS ...]          create/refresh the venv: torch pins, tools, shared-utils, members (default: all)
   run {test,train,eval,bench} ALIAS   install what ALIAS needs, then run its registry command
   test-all                     registry check, independence checks, every built member's tests
   check-independence           import-linter contract + deptry per built member
@@ -19,9 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "workspace.toml"
@@ -111,7 +112,8 @@ def ensure_system_libraries() -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0")
     else:
-        print("warning: open3d needs the system library libusb-1.0: run `sudo apt-get install libusb-1.0-0`", file=sys.stderr)
+        print("warning: open3d needs the system library libusb-1.0: run `sudo apt-get install libusb-1.0-0`",
+              file=sys.stderr)
 
 
 def pip(venv: Path, *args: str) -> None:
