@@ -1,9 +1,9 @@
 """DEF-Sim style patch data set: procedural shapes -> orthographic patches -> exact labels, written once as shards.
 
 Layout under `<root>/<name>/`: `manifest.json` (written last, so its presence means complete) and
-`<split>/shard_XXXXX.npz` holding `depth` (B, H, W) float32 (noisy depth, 0 off the surface), `mask` (B, H, W) bool,
-`distance` (B, H, W) float32 truncated distance-to-feature (= truncation off the surface), `shape` (B,) int32 index
-into the split's shape list.
+`<split>/shard_<5-digit index>.npz` holding `depth` (B, H, W) float32 (noisy depth, 0 off the surface),
+`mask` (B, H, W) bool, `distance` (B, H, W) float32 truncated distance-to-feature (= truncation off the
+surface), `shape` (B,) int32 index into the split's shape list.
 """
 
 from __future__ import annotations
