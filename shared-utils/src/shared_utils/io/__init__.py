@@ -4,7 +4,7 @@ Names are re-exported lazily (PEP 562): importing ``shared_utils.config`` (which
 console script must not pay seconds for open3d, trimesh and PyAV when it only writes a YAML file.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "atomic": ["atomic_torch_save", "atomic_write", "load_json", "save_json"],
@@ -15,15 +15,4 @@ _EXPORTS = {
     "reports": ["markdown_table", "write_markdown"],
     "video": ["read_video", "write_video"],
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name):
-    if name in _MODULE_OF:
-        return getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
