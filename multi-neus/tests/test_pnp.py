@@ -72,3 +72,21 @@ def test_landmark_file_must_match_the_class_landmarks(tmp_path):
     save_json({"names": ["a"] * 8, "points": [[1.0, 2.0]] * 8}, tmp_path / "lm.json")
     with pytest.raises(InputError, match="names"):
         read_landmarks_2d(tmp_path / "lm.json")
+
+
+def test_mediapipe_finds_the_class_landmarks_on_a_real_photo():
+    """Runs where the optional extra is installed (pip install 'multi-neus[landmarks]'); skimage ships the photo."""
+    pytest.importorskip("mediapipe")
+    from skimage import data
+
+    points = detect_landmarks(data.astronaut().astype(np.float32) / 255.0)
+    assert points.shape == (8, 2) and np.isfinite(points).all()
+    named = dict(zip(("r_out", "r_in", "l_in", "l_out", "nose", "mouth_r", "mouth_l", "chin"), points, strict=True))
+    # the subject's right side is on the image's left; eyes above nose above mouth above chin
+    assert named["r_out"][0] < named["r_in"][0] < named["l_in"][0] < named["l_out"][0]
+    assert named["mouth_r"][0] < named["nose"][0] < named["mouth_l"][0]
+    eye_y = points[:4, 1].mean()
+    assert eye_y < named["nose"][1] < min(named["mouth_r"][1], named["mouth_l"][1]) < named["chin"][1]
+    # the astronaut's face lies in this box of the 512 x 512 photo
+    assert (points[:, 0] > 150).all() and (points[:, 0] < 300).all()
+    assert (points[:, 1] > 60).all() and (points[:, 1] < 220).all()
