@@ -69,3 +69,21 @@ def test_iuv_uses_coarse_foreground_and_the_selected_part_channels():
     assert torch.all(iuv[0, 0].flatten()[1:] == 7)
     assert torch.allclose(iuv[0, 1].flatten()[1:], torch.tensor(0.25))
     assert torch.allclose(iuv[0, 2].flatten()[1:], torch.tensor(0.75))
+
+
+def test_foreground_rules_differ_where_part_mass_is_split():
+    probs = torch.zeros(1, 15, 1, 2)
+    probs[0, 0, 0, 0], probs[0, 3, 0, 0], probs[0, 4, 0, 0] = 0.4, 0.3, 0.3  # background wins the argmax only
+    probs[0, 0, 0, 1], probs[0, 3, 0, 1], probs[0, 4, 0, 1] = 0.6, 0.2, 0.2  # background in both rules
+    coarse = probs.clamp_min(1e-6).log()
+    fine = torch.zeros(1, 25, 1, 2)
+    fine[0, 7] = 1.0
+    u = torch.full((1, 25, 1, 2), 0.25)
+    v = torch.full((1, 25, 1, 2), 0.75)
+    by_argmax = iuv_from_outputs(coarse, fine, u, v, "argmax")
+    by_probability = iuv_from_outputs(coarse, fine, u, v, "probability")
+    assert by_argmax[0, 0].tolist() == [[0.0, 0.0]]
+    assert by_probability[0, :, 0, 0].tolist() == [7.0, 0.25, 0.75]
+    assert by_probability[0, :, 0, 1].tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="foreground"):
+        iuv_from_outputs(coarse, fine, u, v, "sum")

@@ -80,6 +80,9 @@ class TransformerConfig:
     lr: float = 2e-5
     rmsprop_alpha: float = 0.95
     momentum: float = 0.9
+    # "constant" as in the thesis; "cosine": linear warm-up over warmup_steps, then cosine decay to 0 at max_steps
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
     batch_size: int = 64
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_steps=600_000))
     # the same transformer trained on single latent frames (no earlier frames visible): the no-temporal model

@@ -104,6 +104,9 @@ class TransformerModule(lightning.LightningModule):
         lr: float = 2e-5,
         rmsprop_alpha: float = 0.95,
         momentum: float = 0.9,
+        lr_schedule: str = "constant",
+        warmup_steps: int = 0,
+        max_steps: int = -1,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -137,7 +140,23 @@ class TransformerModule(lightning.LightningModule):
     def configure_optimizers(self):
         params = self.model.parameters()
         if self.hparams.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.hparams.lr)
-        return torch.optim.RMSprop(
-            params, lr=self.hparams.lr, alpha=self.hparams.rmsprop_alpha, momentum=self.hparams.momentum
-        )
+            optimizer = torch.optim.Adam(params, lr=self.hparams.lr)
+        else:
+            optimizer = torch.optim.RMSprop(
+                params, lr=self.hparams.lr, alpha=self.hparams.rmsprop_alpha, momentum=self.hparams.momentum
+            )
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        if self.hparams.max_steps <= 0:
+            raise ValueError("transformer.lr_schedule=cosine needs a positive transformer.trainer.max_steps")
+        factor = lambda step: lr_factor(step, self.hparams.warmup_steps, self.hparams.max_steps)  # noqa: E731
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def lr_factor(step: int, warmup_steps: int, max_steps: int) -> float:
+    """Multiplier of the base learning rate: linear warm-up to 1, then cosine decay to 0 at ``max_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))

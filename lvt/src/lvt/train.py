@@ -163,6 +163,9 @@ def train_transformer(cfg: LVTConfig, run_dir: str | Path, temporal: bool = True
     vqvae = load_vqvae(run_dir)
     settings, train_codes, test_codes = transformer_data(cfg, run_dir, temporal)
     kwargs = transformer_kwargs(settings, train_codes.shape[1:4], vqvae.num_parts, vqvae.codebook_size)
+    trainer_cfg = _trainer_config(settings.trainer, cfg)
+    if not temporal and settings.no_temporal_max_steps is not None:
+        trainer_cfg = replace(trainer_cfg, max_steps=settings.no_temporal_max_steps)
     module = TransformerModule(
         kwargs,
         num_priming_frames=settings.num_priming_frames,
@@ -170,10 +173,10 @@ def train_transformer(cfg: LVTConfig, run_dir: str | Path, temporal: bool = True
         lr=settings.lr,
         rmsprop_alpha=settings.rmsprop_alpha,
         momentum=settings.momentum,
+        lr_schedule=settings.lr_schedule,
+        warmup_steps=settings.warmup_steps,
+        max_steps=trainer_cfg.max_steps,
     )
-    trainer_cfg = _trainer_config(settings.trainer, cfg)
-    if not temporal and settings.no_temporal_max_steps is not None:
-        trainer_cfg = replace(trainer_cfg, max_steps=settings.no_temporal_max_steps)
     trainer = build_trainer(trainer_cfg, out)
     val_stride = max(1, len(test_codes) // 64)
     trainer.fit(

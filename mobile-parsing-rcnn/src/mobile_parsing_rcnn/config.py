@@ -64,6 +64,9 @@ class BoxHeadConfig:
     fg_iou_thresh: float = 0.5
     bg_iou_thresh: float = 0.5
     score_thresh: float = 0.05
+    # DensePose foreground at inference: "argmax" of the coarse segmentation (detectron2) or "probability"
+    # (P(background) < 0.5); see models/detector.iuv_from_outputs
+    foreground: Literal["argmax", "probability"] = "argmax"
     nms_thresh: float = 0.5
     detections_per_img: int = 100
 
@@ -169,6 +172,9 @@ class EvalConfig:
     # geodesic point similarity: exp(-g^2 / (2 kappa^2)), kappa 0.255 as in DensePose (GPS of the first release)
     gps_kappa: float = 0.255
     score_thresh: float = 0.05
+    # DensePose foreground at inference: "argmax" of the coarse segmentation (detectron2) or "probability"
+    # (P(background) < 0.5); see models/detector.iuv_from_outputs
+    foreground: Literal["argmax", "probability"] = "argmax"
     max_images: int | None = None
     num_pictures: int = 6
     # SMPL geodesics (SMPL_subdiv.mat, SMPL_SUBDIV_TRANSFORM.mat, Pdist_matrix.pkl) for real DensePose-COCO

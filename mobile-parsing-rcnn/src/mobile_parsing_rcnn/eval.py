@@ -12,6 +12,7 @@ from shared_utils.io import image_grid, load_json, markdown_table, read_image, s
 from .config import Config
 from .datasets import body
 from .evaluation.metrics import box_ap, densepose_ap
+from .evaluation.smpl_geodesics import SMPLGeodesics
 from .inference import predict_images
 from .params import count_parameters
 from .train import data_root, load_trained
@@ -30,11 +31,14 @@ THESIS_TABLE4 = [
 
 
 def geodesic_for(cfg: Config):
-    """Surface geodesics for GPS: the synthetic body's; None for DensePose-COCO (SMPL files are not read yet)."""
+    """Surface geodesics for GPS: the synthetic body's, or SMPL's from the DensePose evaluation files; else None."""
     if cfg.data.dataset == "synthetic":
         return body.geodesic_distance
-    log.warning("DensePose AP on DensePose-COCO needs the SMPL geodesic files, which this version does not read; "
-                "only box AP is computed (dp_ap_gps and dp_ap_gpsm are null)")
+    if cfg.eval.smpl_eval_dir:
+        return SMPLGeodesics(cfg.eval.smpl_eval_dir)
+    log.warning("DensePose AP on DensePose-COCO needs the SMPL geodesic files (eval.smpl_eval_dir: a folder with "
+                "SMPL_subdiv.mat, SMPL_SUBDIV_TRANSFORM.mat, Pdist_matrix.pkl); only box AP is computed "
+                "(dp_ap_gps and dp_ap_gpsm are null)")
     return None
 
 
@@ -73,7 +77,7 @@ def evaluate_run(run_dir, cfg: Config, checkpoint=None) -> dict:
     for img in images:
         image = read_image(root / cfg.data.val_images / img["file_name"], channels=3)
         dets = predict_images(model, [image], cfg.data.min_size_test, cfg.data.max_size_test,
-                              cfg.eval.score_thresh)[0]
+                              cfg.eval.score_thresh, cfg.eval.foreground)[0]
         for d in dets:
             detections.append({"image_id": img["id"], "category_id": 1, **d})
         if len(pictures) < cfg.eval.num_pictures:

@@ -21,7 +21,7 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_images(model, images: list[np.ndarray], min_size: int, max_size: int,
-                   score_thresh: float = 0.0) -> list[list[dict]]:
+                   score_thresh: float = 0.0, foreground: str = "argmax") -> list[list[dict]]:
     """Per image a list of detections ``{bbox (xywh, original pixels), score, iuv (3, S, S) float32}``."""
     model.eval()
     device = next(model.parameters()).device
@@ -38,7 +38,8 @@ def predict_images(model, images: list[np.ndarray], min_size: int, max_size: int
     for out, (sx, sy) in zip(outputs, scales, strict=False):
         keep = out["scores"] >= score_thresh
         boxes = out["boxes"][keep] / torch.tensor([sx, sy, sx, sy], device=device)
-        iuv = iuv_from_outputs(out["dp_coarse"][keep], out["dp_fine"][keep], out["dp_u"][keep], out["dp_v"][keep])
+        iuv = iuv_from_outputs(out["dp_coarse"][keep], out["dp_fine"][keep], out["dp_u"][keep], out["dp_v"][keep],
+                               foreground)
         dets = []
         scores = out["scores"][keep].cpu().numpy()
         for box, score, maps in zip(boxes.cpu().numpy(), scores, iuv.cpu().numpy(), strict=True):

@@ -40,7 +40,8 @@ def predict_path(checkpoint, input_path, output_dir, cfg: Config, score_thresh: 
     is_video = input_path.suffix.lower() in VIDEO_SUFFIXES
     written, results, video_frames = [], [], []
     for name, image in _frames(input_path):
-        dets = predict_images(model, [image], cfg.data.min_size_test, cfg.data.max_size_test, score_thresh)[0]
+        dets = predict_images(model, [image], cfg.data.min_size_test, cfg.data.max_size_test, score_thresh,
+                              cfg.eval.foreground)[0]
         iuv = paste_iuv(dets, image.shape[0], image.shape[1], score_thresh)
         results += [{"file": name, **densepose_result_json(name, d)} for d in dets]
         if is_video:

@@ -57,7 +57,7 @@ class ArrayVideoDataset(Dataset):
         return len(self.videos)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.videos[index, : self.num_frames]))
+        return torch.from_numpy(np.array(self.videos[index, : self.num_frames]))  # a writable copy, also of a memmap
 
 
 class BairFrameFolderDataset(Dataset):
@@ -160,7 +160,7 @@ def synthetic_videos(cfg: DataConfig, split: str) -> np.ndarray:
     path = data_root() / f"sprites-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy"
     if path.is_file():
         try:
-            return np.load(path)
+            return np.load(path, mmap_mode="r")  # large sets stay on disk; frames are read on access
         except (OSError, ValueError):
             pass  # a corrupt cache is regenerated below
     videos = make_sprite_videos(

@@ -184,7 +184,8 @@ def _mirror_segment_index(index: int) -> int:
 
 def uv_symmetry_tables(resolution: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """DensePose-style ``U_transforms`` / ``V_transforms`` (24, R, R) indexed ``[part - 1, V_loc, U_loc]``."""
-    grid = np.arange(resolution) / (resolution - 1)
+    # chart edges are seams whose mirror lies on the far edge: sample just inside, where the side is unambiguous
+    grid = np.clip(np.arange(resolution) / (resolution - 1), 1e-6, 1 - 1e-6)
     vv, uu = np.meshgrid(grid, grid, indexing="ij")
     u_tables = np.zeros((NUM_PARTS, resolution, resolution), dtype=np.float32)
     v_tables = np.zeros_like(u_tables)

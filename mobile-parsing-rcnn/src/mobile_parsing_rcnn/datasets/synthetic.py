@@ -20,6 +20,8 @@ from . import body
 
 log = logging.getLogger(__name__)
 
+# bumped whenever the renderer changes what it draws, so that cached data sets are regenerated
+GENERATOR_VERSION = 2
 CATEGORY = {"id": 1, "name": "person", "supercategory": "person"}
 _PHOTOS = ("coffee", "chelsea", "rocket", "astronaut", "immunohistochemistry", "hubble_deep_field", "motorcycle_left",
            "colorwheel", "retina", "cat")
@@ -140,8 +142,32 @@ def render_people(rng: np.random.Generator, height: int, width: int, people: lis
             part_map[yy, xx] = part
             u_map[yy, xx], v_map[yy, xx] = u, v
             stripes = 0.9 + 0.1 * np.sign(np.sin(phi * person["stripe_freq"]))
-            shade[yy, xx] = person["colors"][seg_index] * (lambert * stripes)[:, None]
+            colour = surface_colours(body.SEGMENTS[seg_index].name, q, person["colors"][seg_index], person["hair"])
+            shade[yy, xx] = colour * (lambert * stripes)[:, None]
     return person_map, part_map, u_map, v_map, shade
+
+
+def surface_colours(segment: str, q: np.ndarray, base: np.ndarray, hair: np.ndarray) -> np.ndarray:
+    """Albedo (N, 3) at unit-sphere points ``q`` (N, 3) of a segment's local frame.
+
+    People have a front and a back, as real ones do: a face (eyes, mouth) with hair around and behind it on the head,
+    and a collar and button placket on the front of the shirt. Without these cues a plain body seen from the front
+    and from the back renders the same, so front/back and left/right parts could not be told apart.
+    """
+    colour = np.broadcast_to(base, (len(q), 3)).copy()
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    if segment == "head":  # e1 points backwards, e2 to the person's right, e3 up
+        face = (x < -0.35) & (z < 0.55)
+        colour[~face] = hair
+        eyes = face & (np.abs(np.abs(y) - 0.35) < 0.14) & (np.abs(z - 0.2) < 0.13)
+        mouth = face & (np.abs(y) < 0.3) & (np.abs(z + 0.35) < 0.08)
+        colour[eyes] = (0.05, 0.05, 0.08)
+        colour[mouth] = (0.6, 0.15, 0.15)
+    elif segment == "torso":  # e2 points forwards, e3 up
+        placket = (y > 0.3) & (np.abs(x) < 0.1)
+        collar = (y > 0.0) & (z > 0.8)
+        colour[placket | collar] = 1.0 - base
+    return colour
 
 
 def _random_person(rng, height, width, cfg: SyntheticConfig, depth_offset: float) -> dict:
@@ -156,6 +182,7 @@ def _random_person(rng, height, width, cfg: SyntheticConfig, depth_offset: float
         "ty": rng.uniform(person_h * 1.02, height * 1.05),
         "colors": _person_colors(rng),
         "stripe_freq": rng.uniform(4, 20),
+        "hair": rng.uniform(0.0, 0.35, 3),
     }
 
 
@@ -245,7 +272,7 @@ def ensure_synthetic_dataset(root: pathlib.Path, cfg: SyntheticConfig) -> pathli
     """Generate the built-in data set under ``root`` unless a complete one with the same settings is there."""
     root = pathlib.Path(root)
     stamp = root / "settings.json"
-    wanted = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
+    wanted = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__} | {"generator_version": GENERATOR_VERSION}
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return root
     log.info("rendering the synthetic DensePose data set into %s", root)

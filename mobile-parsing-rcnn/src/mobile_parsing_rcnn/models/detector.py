@@ -171,9 +171,19 @@ def build_model(cfg: ModelConfig, loss_cfg: LossConfig | None = None) -> MobileP
     return MobileParsingRCNN(cfg, loss_cfg)
 
 
-def iuv_from_outputs(coarse: torch.Tensor, fine: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Per-pixel (I, U, V) (N, 3, S, S): the fine part where the coarse segmentation is foreground, else 0."""
-    fg = coarse.argmax(1) > 0
+def iuv_from_outputs(coarse: torch.Tensor, fine: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                     foreground: str = "argmax") -> torch.Tensor:
+    """Per-pixel (I, U, V) (N, 3, S, S): the fine part where the coarse segmentation is foreground, else 0.
+
+    Foreground is where the coarse argmax is a body part (``argmax``, detectron2) or where the body parts together are
+    more probable than background (``probability``); the two differ where a pixel's mass is split among parts.
+    """
+    if foreground == "argmax":
+        fg = coarse.argmax(1) > 0
+    elif foreground == "probability":
+        fg = coarse.softmax(1)[:, 0] < 0.5
+    else:
+        raise ValueError(f"foreground must be 'argmax' or 'probability', not {foreground!r}")
     part = fine.argmax(1) * fg
     u_sel = u.gather(1, part[:, None]).squeeze(1).clamp(0, 1)
     v_sel = v.gather(1, part[:, None]).squeeze(1).clamp(0, 1)
