@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from mobile_parsing_rcnn.datasets import body
-from mobile_parsing_rcnn.evaluation.metrics import densepose_ap, geodesic_point_similarity
+from mobile_parsing_rcnn.evaluation.metrics import densepose_ap, geodesic_point_similarity, paste_box_map, paste_mask
 
 
 def test_gps_of_a_perfect_prediction_is_one():
@@ -90,3 +90,14 @@ def test_densepose_ap_is_perfect_for_exact_predictions_and_drops_with_noise():
     assert exact["gps"] == pytest.approx(1.0)
     noisy = densepose_ap(gt, _detections_from_gt(gt, 0.3, rng), body.geodesic_distance)
     assert noisy["gps"] < 0.9 and noisy["gpsm"] <= exact["gpsm"] + 1e-9
+
+
+def test_paste_box_map_places_each_cell_on_its_pixels():
+    values = np.arange(8, dtype=np.float32).reshape(2, 2, 2)  # two channels of a 2 x 2 grid
+    pasted = paste_box_map(values, [1, 1, 4, 4], (6, 6))
+    expected = np.zeros((2, 6, 6), np.float32)
+    expected[:, 1:3, 1:3], expected[:, 1:3, 3:5] = values[:, :1, :1], values[:, :1, 1:]
+    expected[:, 3:5, 1:3], expected[:, 3:5, 3:5] = values[:, 1:, :1], values[:, 1:, 1:]
+    assert np.array_equal(pasted, expected)
+    assert np.array_equal(paste_mask(values[1] > 4, [1, 1, 4, 4], (6, 6)), (expected[1] > 4).astype(np.uint8))
+    assert not paste_box_map(values, [10, 10, 3, 3], (6, 6)).any()  # a box outside the image pastes nothing

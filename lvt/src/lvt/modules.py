@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 
@@ -149,7 +150,7 @@ class TransformerModule(lightning.LightningModule):
             return optimizer
         if self.hparams.max_steps <= 0:
             raise ValueError("transformer.lr_schedule=cosine needs a positive transformer.trainer.max_steps")
-        factor = lambda step: lr_factor(step, self.hparams.warmup_steps, self.hparams.max_steps)  # noqa: E731
+        factor = functools.partial(lr_factor, warmup_steps=self.hparams.warmup_steps, max_steps=self.hparams.max_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .evaluation.metrics import paste_mask  # noqa: E402
+from .evaluation.metrics import paste_box_map  # noqa: E402
 
 
 def paste_iuv(detections: list[dict], height: int, width: int, score_thresh: float = 0.5) -> np.ndarray:
@@ -17,24 +17,10 @@ def paste_iuv(detections: list[dict], height: int, width: int, score_thresh: flo
     for det in sorted(detections, key=lambda d: d["score"]):
         if det["score"] < score_thresh:
             continue
-        fg = paste_mask(det["iuv"][0] > 0, det["bbox"], (height, width)).astype(bool)
-        for c in range(3):
-            canvas[c][fg] = _paste_values(det["iuv"][c], det["bbox"], (height, width))[fg]
+        pasted = paste_box_map(np.asarray(det["iuv"], dtype=np.float32), det["bbox"], (height, width))
+        fg = pasted[0] > 0
+        canvas[:, fg] = pasted[:, fg]
     return canvas
-
-
-def _paste_values(values: np.ndarray, bbox, size) -> np.ndarray:
-    height, width = size
-    x, y, w, h = bbox
-    out = np.zeros((height, width), dtype=np.float32)
-    x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
-    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    cols = np.clip(((np.arange(x0, x1) + 0.5 - x) / max(w, 1e-6) * values.shape[1]).astype(int), 0, values.shape[1] - 1)
-    rows = np.clip(((np.arange(y0, y1) + 0.5 - y) / max(h, 1e-6) * values.shape[0]).astype(int), 0, values.shape[0] - 1)
-    out[y0:y1, x0:x1] = values[np.ix_(rows, cols)]
-    return out
 
 
 def iuv_to_rgb(iuv: np.ndarray) -> np.ndarray:

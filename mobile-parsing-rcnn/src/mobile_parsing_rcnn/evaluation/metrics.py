@@ -147,17 +147,22 @@ def sample_iuv(iuv: np.ndarray, bbox, xs: np.ndarray, ys: np.ndarray) -> np.ndar
     return out
 
 
-def paste_mask(mask: np.ndarray, bbox, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-paste a mask defined over ``bbox`` (xywh) into an image of ``size`` (H, W) -> uint8 (H, W)."""
+def paste_box_map(values: np.ndarray, bbox, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-paste maps (..., S_h, S_w) over ``bbox`` (xywh) into images (..., H, W) of ``size``; 0 outside."""
     height, width = size
     x, y, w, h = bbox
-    out = np.zeros((height, width), dtype=np.uint8)
+    out = np.zeros((*values.shape[:-2], height, width), dtype=values.dtype)
     x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
     x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
     if x1 <= x0 or y1 <= y0:
         return out
-    cols = ((np.arange(x0, x1) + 0.5 - x) / max(w, 1e-6) * mask.shape[1]).astype(np.int64)
-    rows = ((np.arange(y0, y1) + 0.5 - y) / max(h, 1e-6) * mask.shape[0]).astype(np.int64)
-    cols, rows = np.clip(cols, 0, mask.shape[1] - 1), np.clip(rows, 0, mask.shape[0] - 1)
-    out[y0:y1, x0:x1] = mask[np.ix_(rows, cols)]
+    cols = ((np.arange(x0, x1) + 0.5 - x) / max(w, 1e-6) * values.shape[-1]).astype(np.int64)
+    rows = ((np.arange(y0, y1) + 0.5 - y) / max(h, 1e-6) * values.shape[-2]).astype(np.int64)
+    cols, rows = np.clip(cols, 0, values.shape[-1] - 1), np.clip(rows, 0, values.shape[-2] - 1)
+    out[..., y0:y1, x0:x1] = values[..., rows[:, None], cols[None, :]]
     return out
+
+
+def paste_mask(mask: np.ndarray, bbox, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-paste a mask defined over ``bbox`` (xywh) into an image of ``size`` (H, W) -> uint8 (H, W)."""
+    return paste_box_map(np.asarray(mask, dtype=np.uint8), bbox, size)
