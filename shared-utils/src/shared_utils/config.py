@@ -29,7 +29,7 @@ def _read_yaml(path: pathlib.Path) -> dict:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file '{path}' is not valid YAML ({type(exc).__name__})") from exc
     if data is None:
-        return {}
+        raise ConfigError(f"config file '{path}' is empty: write the keys to change, or '{{}}' for all defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping at the top level, not {type(data).__name__}")
     return data

@@ -40,20 +40,30 @@ def check_shape(x, shape: tuple, name: str) -> None:
         raise InputError(f"{name} has shape {got}, expected {_format_shape(shape)}")
 
 
+def _os_error_message(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"file '{exc.filename}' not found"
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename:
+        return f"cannot use '{exc.filename}': {reason.lower()}"
+    return str(exc) or reason
+
+
 def cli_entry(fn):
-    """Wrap a console-script ``main``: input problems become one ``error:`` line and exit code 2."""
+    """Wrap a console-script ``main``: input problems become one ``error:`` line and exit code 2.
+
+    Operating-system errors (a data root that is a file, an unwritable output folder) are input problems too:
+    they name a path the user chose. ``SHARED_UTILS_TRACEBACK=1`` re-raises for debugging.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (InputError, FileNotFoundError) as exc:
+        except (InputError, OSError) as exc:
             if os.environ.get("SHARED_UTILS_TRACEBACK") == "1":
                 raise
-            if isinstance(exc, FileNotFoundError) and exc.filename:
-                message = f"file '{exc.filename}' not found"
-            else:
-                message = str(exc)
+            message = _os_error_message(exc) if isinstance(exc, OSError) else str(exc)
             # Collapse newlines: scripts and CI logs get exactly one line per failure.
             print(f"error: {' '.join(message.split())}", file=sys.stderr)
             sys.exit(2)

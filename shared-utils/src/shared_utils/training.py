@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import os
 import pathlib
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from .errors import InputError
+from .run import RunDir
 
 
 @dataclass
@@ -26,9 +29,23 @@ class TrainerConfig:
     limit_val_batches: int | float = 1.0
     gradient_clip_val: float | None = None
     early_stopping_patience: int | None = None
+    # Lightning's progress bar; also off under CI=true, where per-step redraws only fill the log.
     enable_progress_bar: bool = True
     num_sanity_val_steps: int = 0
     checkpoint_every_n_steps: int | None = 100
+    # Opt-in wall-clock cap (None in every shipped config: a result must depend on config and seed only). A run
+    # it stops reports ``time_limit_reached`` in its provenance and its pipeline exits non-zero.
+    max_time_minutes: float | None = None
+    deterministic: bool | str = "warn"
+
+
+def progress_bar_enabled(requested: bool = True) -> bool:
+    return requested and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
+
+
+def time_limit_reached(trainer: lightning.Trainer, cfg: TrainerConfig) -> bool:
+    """True when the opt-in ``max_time_minutes`` ended training before ``max_steps``."""
+    return cfg.max_time_minutes is not None and 0 < cfg.max_steps and trainer.global_step < cfg.max_steps
 
 
 def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mode: str = "min",
@@ -38,19 +55,20 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
         raise InputError(f"checkpoint mode '{mode}' is invalid, expected 'min' or 'max'")
     if cfg.early_stopping_patience is not None and monitor is None:
         raise InputError("early_stopping_patience is set but no metric to monitor was given")
-    output_dir = pathlib.Path(output_dir)
-    logs = output_dir / "logs"
+    run = RunDir(output_dir)
+    output_dir = run.path
+    logs = run.logs
     # Step-driven runs (max_steps, endless loaders) may never reach an epoch end, so last.ckpt is also written
     # every ``checkpoint_every_n_steps`` to keep an interrupted run resumable; "best" needs validation metrics.
     periodic = ModelCheckpoint(
-        dirpath=output_dir / "checkpoints",
+        dirpath=run.checkpoints,
         save_top_k=0,
         save_last=True,
         every_n_train_steps=cfg.checkpoint_every_n_steps,
     )
     callbacks = [periodic, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if monitor is not None:
-        callbacks.append(ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{step}",
+        callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="best-{step}",
                                          monitor=monitor, mode=mode, save_top_k=1))
     if cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience))
@@ -67,7 +85,9 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
         check_val_every_n_epoch=cfg.check_val_every_n_epoch,
         limit_val_batches=cfg.limit_val_batches,
         gradient_clip_val=cfg.gradient_clip_val,
-        enable_progress_bar=cfg.enable_progress_bar,
+        enable_progress_bar=progress_bar_enabled(cfg.enable_progress_bar),
+        max_time=None if cfg.max_time_minutes is None else datetime.timedelta(minutes=cfg.max_time_minutes),
+        deterministic=cfg.deterministic,
         num_sanity_val_steps=cfg.num_sanity_val_steps,
         logger=[CSVLogger(logs, name="csv"), TensorBoardLogger(logs, name="tensorboard")],
         callbacks=callbacks,
@@ -76,5 +96,4 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
 
 def last_checkpoint(output_dir) -> pathlib.Path | None:
     """``output_dir/checkpoints/last.ckpt`` when it exists, for ``trainer.fit(..., ckpt_path=...)``."""
-    path = pathlib.Path(output_dir) / "checkpoints" / "last.ckpt"
-    return path if path.is_file() else None
+    return RunDir(output_dir).resume_checkpoint()

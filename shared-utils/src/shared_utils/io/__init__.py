@@ -10,6 +10,7 @@ _EXPORTS = {
     "atomic": ["atomic_torch_save", "atomic_write", "load_json", "save_json"],
     "camera_formats": ["ColmapModel", "NerfCameras", "NeuSCameras", "ScanNetCameras", "read_colmap_text",
                        "read_nerf_transforms", "read_neus_cameras", "read_scannet_style", "write_neus_cameras"],
+    "files": ["load_arrays", "load_checkpoint"],
     "geometry": ["PointCloud", "read_mesh", "read_point_cloud", "write_line_set", "write_mesh", "write_point_cloud"],
     "images": ["colorize", "image_grid", "read_image", "write_image"],
     "reports": ["markdown_table", "write_markdown"],
