@@ -23,8 +23,8 @@ OUT_DIR = Path("outputs/def/bench")
 
 
 def _module(cfg):
-    from def_sharp.eval import load_module
-    from def_sharp.module import DEFModule
+    from def_sharp.evaluate import load_module
+    from def_sharp.lightning import DEFModule
 
     if (RUN_DIR / "checkpoints").exists():
         return load_module(RUN_DIR), "trained"
@@ -67,8 +67,8 @@ def whole_model_worker(n_points: int) -> dict:
 def def_vs_baseline(n_patches: int = 64) -> dict:
     """Per-patch time of DEF and of the baseline on the same held-out patches; quality from the run's metrics."""
     from def_sharp.config import load
-    from def_sharp.datasets.defsim import dataset_dir, load_split
-    from def_sharp.eval import fit_baseline, predict_patches
+    from def_sharp.data.defsim import dataset_dir, load_split
+    from def_sharp.evaluate import fit_baseline, predict_patches
 
     cfg = load(RUN_DIR / "config.yaml") if (RUN_DIR / "config.yaml").exists() else load("cpu")
     result: dict = {}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
-from def_sharp.datasets.abc import load_abc
+from def_sharp.data.abc import load_abc
 from def_sharp.geometry.distances import truncated_feature_distance
 from def_sharp.geometry.features import sharp_feature_curves
 from shared_utils.errors import InputError

@@ -2,7 +2,7 @@ import numpy as np
 import trimesh
 from def_sharp.baseline import CovarianceBaseline, surface_variation
 from def_sharp.config import BaselineConfig
-from def_sharp.datasets.scanning import camera_looking_along, scan
+from def_sharp.data.scanning import camera_looking_along, scan
 from def_sharp.geometry.distances import truncated_feature_distance
 from def_sharp.geometry.features import sharp_feature_curves
 

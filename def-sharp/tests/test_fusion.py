@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import trimesh
-from def_sharp.datasets.scanning import camera_looking_along, scan
+from def_sharp.data.scanning import camera_looking_along, scan
 from def_sharp.fusion import ViewPrediction, combine, fuse_views
 
 

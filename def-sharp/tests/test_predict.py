@@ -6,8 +6,8 @@ import torch
 import trimesh
 from def_sharp.cli import main
 from def_sharp.config import load
-from def_sharp.datasets.scanning import camera_looking_along, scan
-from def_sharp.module import DEFModule
+from def_sharp.data.scanning import camera_looking_along, scan
+from def_sharp.lightning import DEFModule
 from def_sharp.whole_model import predict_point_cloud, predict_range_image, read_scans, splat_point_cloud
 from shared_utils.errors import InputError
 from shared_utils.io import read_point_cloud
@@ -64,7 +64,7 @@ def test_predict_mesh_then_curves_through_cli(tiny_run, tmp_path):
 
 
 def test_predict_point_cloud_and_scans(tiny_run, tmp_path):
-    from def_sharp.eval import load_module
+    from def_sharp.evaluate import load_module
 
     module = load_module(tiny_run)
     cfg = load("cpu", TINY_MODEL)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import trimesh
-from def_sharp.datasets.scanning import camera_looking_along, fibonacci_directions, patch_view_grid, scan
+from def_sharp.data.scanning import camera_looking_along, fibonacci_directions, patch_view_grid, scan
 from shared_utils.errors import InputError
 
 

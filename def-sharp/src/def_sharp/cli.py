@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         raise InputError(f"override '{bad[0]}' is not of the form key=value")
     if args.command == "make-data":
-        from def_sharp.datasets.defsim import ensure_dataset
+        from def_sharp.data.defsim import ensure_dataset
 
         print(f"data set ready: {ensure_dataset(config_module.load(args.config, args.overrides).data)}")
     elif args.command in ("train", "pipeline"):
@@ -65,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_module.load(args.config, args.overrides)
         is_global_zero = train(cfg, args.output_dir)
         if args.command == "pipeline" and is_global_zero:
-            from def_sharp.eval import evaluate
+            from def_sharp.evaluate import evaluate
 
             _print_metrics(evaluate(cfg, args.output_dir), args.output_dir)
     elif args.command == "eval":
-        from def_sharp.eval import evaluate
+        from def_sharp.evaluate import evaluate
 
         _print_metrics(evaluate(_run_config(args, args.run_dir), args.run_dir), args.run_dir)
     elif args.command == "predict":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from def_sharp.datasets.scanning import OrthoCamera
+from def_sharp.data.scanning import OrthoCamera
 
 
 @dataclass

@@ -9,9 +9,9 @@ from shared_utils.runtime import seed_everything
 from shared_utils.training import build_trainer, last_checkpoint
 
 from def_sharp.config import DEFConfig
-from def_sharp.datasets.defsim import ensure_dataset
-from def_sharp.datasets.patches import PatchDataModule, resolve_input_scale
-from def_sharp.module import DEFModule
+from def_sharp.data.defsim import ensure_dataset
+from def_sharp.data.patches import PatchDataModule, resolve_input_scale
+from def_sharp.lightning import DEFModule
 
 MONITOR = "val/rmse"
 

@@ -14,9 +14,9 @@ from shared_utils.metrics import chamfer_distance
 
 from def_sharp.config import DEFConfig
 from def_sharp.curves import extract_curves, sample_polylines, write_curves
-from def_sharp.datasets.defsim import build_shape, split_catalogue
-from def_sharp.datasets.patches import normalise_depth
-from def_sharp.datasets.scanning import OrthoCamera, add_depth_noise, camera_looking_along, fibonacci_directions, scan
+from def_sharp.data.defsim import build_shape, split_catalogue
+from def_sharp.data.patches import normalise_depth
+from def_sharp.data.scanning import OrthoCamera, add_depth_noise, camera_looking_along, fibonacci_directions, scan
 from def_sharp.fusion import ViewPrediction, combine, fuse_views
 from def_sharp.geometry.distances import truncated_feature_distance
 from def_sharp.metrics import point_metrics
@@ -217,7 +217,7 @@ def read_scans(path: Path) -> list[RangeImage]:
 
 def predict_file(run_dir: Path, input_path: Path, output: Path, cfg: DEFConfig) -> np.ndarray:
     """`def-sharp predict`: mesh, point cloud or range scans -> coloured PLY + per-point distances (.npy)."""
-    from def_sharp.eval import load_module
+    from def_sharp.evaluate import load_module
 
     module = load_module(run_dir)
     input_path = Path(input_path)

@@ -11,10 +11,10 @@ from shared_utils.io import markdown_table, save_json, write_markdown
 
 from def_sharp.baseline import CovarianceBaseline
 from def_sharp.config import DEFConfig
-from def_sharp.datasets.defsim import PatchArrays, dataset_dir, ensure_dataset, load_split
-from def_sharp.datasets.patches import normalise_depth
+from def_sharp.data.defsim import PatchArrays, dataset_dir, ensure_dataset, load_split
+from def_sharp.data.patches import normalise_depth
+from def_sharp.lightning import DEFModule
 from def_sharp.metrics import METRIC_KEYS, patch_metrics, recall_at_fpr
-from def_sharp.module import DEFModule
 from def_sharp.train import best_checkpoint
 from def_sharp.visualize import patch_picture
 

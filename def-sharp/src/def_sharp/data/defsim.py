@@ -20,7 +20,7 @@ from shared_utils.io import atomic_write, load_json, save_json
 from tqdm import tqdm
 
 from def_sharp.config import DataConfig, ScanConfig
-from def_sharp.datasets.scanning import add_depth_noise, camera_looking_along, patch_view_grid, scan
+from def_sharp.data.scanning import add_depth_noise, camera_looking_along, patch_view_grid, scan
 from def_sharp.geometry.distances import truncated_feature_distance
 from def_sharp.geometry.shapes import SharpShape, make_shape, shape_catalogue
 

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from def_sharp.config import DataConfig
-from def_sharp.datasets.defsim import PatchArrays, load_manifest, load_split
+from def_sharp.data.defsim import PatchArrays, load_manifest, load_split
 
 
 def normalise_depth(depth: np.ndarray, mask: np.ndarray, scale: float, background: float) -> np.ndarray:
