@@ -69,6 +69,20 @@ class TestCliEntry:
         assert exit_info.value.code == 2
         assert capsys.readouterr().err == "error: file '/nonexistent/x.yaml' not found\n"
 
+    def test_os_errors_name_the_path(self, tmp_path, capsys):
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+
+        @cli_entry
+        def main():
+            (blocker / "sub").mkdir(parents=True)
+
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot use '{blocker / 'sub'}'") and err.count("\n") == 1
+
     def test_traceback_env(self):
         result = _run(self.CODE.format(exc="InputError('boom')"), {"SHARED_UTILS_TRACEBACK": "1"})
         assert result.returncode == 1
