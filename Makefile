@@ -4,7 +4,7 @@ PYTHON ?= python3
 WS := $(PYTHON) ci/workspace.py
 
 .DEFAULT_GOAL := help
-.PHONY: help list install test lint workflows clean-venv
+.PHONY: help list install test lint workflows clean-venv results report
 
 help: ## Show this help and the members (aliases) from workspace.toml
 	@echo "usage: make <target>    (the first target that needs it creates .venv)"
@@ -37,6 +37,16 @@ eval-%: ## Re-evaluate a trained run of one member (e.g. make eval-npbg)
 
 bench-%: ## Run one member's benchmarks (e.g. make bench-multineus)
 	@$(WS) run bench $*
+
+results: ## Copy the latest default runs into <member>/results/ and regenerate the READMEs' result blocks
+	@$(WS) results
+
+compare-%: ## How far outputs/<alias>/default is from the member's committed reference metrics (e.g. make compare-def)
+	@$(WS) compare $*
+
+report: ## Write report.html for every run under outputs/ and the index page outputs/index.html
+	@$(WS) install
+	@.venv/bin/python -m shared_utils.report outputs
 
 ci-%: ## What one member's CI job runs: fresh venv, shared-utils + that member alone, its tests
 	@bash ci/test-member.sh $*
