@@ -12,6 +12,7 @@ from shared_utils.io import (
     write_image,
     write_neus_cameras,
 )
+from shared_utils.io.camera_formats import DistortionWarning
 
 
 def random_w2c(rng, n):
@@ -107,6 +108,20 @@ class TestNerfTransforms:
         np.testing.assert_allclose(cams.intrinsics[0], [[100, 0, 30], [0, 110, 20], [0, 0, 1]])
         assert cams.intrinsics[1, 0, 0] == 50.0
         assert cams.image_paths[0] == tmp_path / "a.jpg"
+
+    def test_distortion_is_kept_and_warned_about(self, tmp_path):
+        frames = [{"file_path": "a.jpg", "transform_matrix": np.eye(4).tolist()},
+                  {"file_path": "b.jpg", "transform_matrix": np.eye(4).tolist(), "k1": 0.0}]
+        path = self._write(tmp_path / "t.json", frames, fl_x=100.0, w=64, h=48, k1=-0.1, p2=0.002)
+        with pytest.warns(DistortionWarning, match=r"lens distortion \(k1, p2\)"):
+            cams = read_nerf_transforms(path)
+        np.testing.assert_allclose(cams.distortion, [[-0.1, 0, 0, 0, 0, 0.002], [0.0, 0, 0, 0, 0, 0.002]])
+
+    def test_no_distortion_no_warning(self, tmp_path, recwarn):
+        path = self._write(tmp_path / "t.json", [{"file_path": "a.jpg", "transform_matrix": np.eye(4).tolist()}],
+                           fl_x=100.0, w=64, h=48, k1=0.0)
+        assert read_nerf_transforms(path).distortion is None
+        assert not [w for w in recwarn if issubclass(w.category, DistortionWarning)]
 
     def test_exception(self, tmp_path):
         with pytest.raises(InputError, match="t.json' not found"):

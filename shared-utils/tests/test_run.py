@@ -15,7 +15,6 @@ from shared_utils.run import (
     DATA_ROOT_ENV,
     RunDir,
     config_hash,
-    data_lock,
     data_root,
     metrics_without_provenance,
     provenance,

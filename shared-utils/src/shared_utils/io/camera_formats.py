@@ -95,6 +95,13 @@ def write_neus_cameras(path, intrinsics, w2c, scale_mats=None) -> None:
         np.savez(f, **arrays)
 
 
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+
+
+class DistortionWarning(UserWarning):
+    """The camera file has lens distortion that the pinhole model used downstream does not apply."""
+
+
 @dataclass
 class NerfCameras:
     intrinsics: np.ndarray  # (N, 3, 3)
@@ -102,6 +109,8 @@ class NerfCameras:
     image_paths: list[pathlib.Path]
     width: int
     height: int
+    # (N, 6) in DISTORTION_KEYS order (nerfstudio's OPENCV/OPENCV_FISHEYE coefficients); None when all are zero.
+    distortion: np.ndarray | None = None
 
 
 def _image_size(path: pathlib.Path) -> tuple[int, int] | None:
@@ -119,7 +128,7 @@ def read_nerf_transforms(path, width: int | None = None, height: int | None = No
     meta = load_json(path)
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
         raise InputError(f"transforms file '{path}' has no 'frames' list")
-    image_paths, intrinsics, c2ws = [], [], []
+    image_paths, intrinsics, c2ws, distortion = [], [], [], []
     for i, frame in enumerate(meta["frames"]):
         if not isinstance(frame, dict) or "file_path" not in frame or "transform_matrix" not in frame:
             raise InputError(f"frame {i} in '{path}' lacks 'file_path' or 'transform_matrix'")
@@ -149,8 +158,18 @@ def read_nerf_transforms(path, width: int | None = None, height: int | None = No
             fy = fx
         K = [[fx, 0, entry.get("cx", w / 2)], [0, fy, entry.get("cy", h / 2)], [0, 0, 1]]
         intrinsics.append(_matrix(K, (3, 3), path, f"intrinsics of frame {i}"))
+        distortion.append(_matrix([entry.get(k, 0.0) for k in DISTORTION_KEYS], (6,), path,
+                                  f"distortion of frame {i}"))
     c2w = convert_c2w(torch.from_numpy(np.stack(c2ws)), "opengl", "opencv").numpy()
-    return NerfCameras(np.stack(intrinsics), c2w, image_paths, int(w), int(h))
+    coefficients = np.stack(distortion)
+    if not np.any(coefficients):
+        coefficients = None
+    else:
+        used = [k for k, column in zip(DISTORTION_KEYS, coefficients.T, strict=True) if np.any(column)]
+        warnings.warn(f"transforms file '{path}' has lens distortion ({', '.join(used)}) that pinhole rendering "
+                      "ignores: undistort the images first (e.g. nerfstudio's or COLMAP's undistorter)",
+                      DistortionWarning, stacklevel=2)
+    return NerfCameras(np.stack(intrinsics), c2w, image_paths, int(w), int(h), coefficients)
 
 
 @dataclass

@@ -65,7 +65,8 @@ def load_arrays(path, required: tuple[str, ...] = (), finite: bool = True) -> di
         raise InputError(f"array file '{path}' could not be read: {message}") from exc
     missing = [name for name in required if name not in arrays]
     if missing:
-        raise InputError(f"array file '{path}' lacks {', '.join(missing)} (found: {', '.join(sorted(arrays)) or 'none'})")
+        found = ", ".join(sorted(arrays)) or "none"
+        raise InputError(f"array file '{path}' lacks {', '.join(missing)} (found: {found})")
     if finite:
         for name, value in arrays.items():
             if np.issubdtype(value.dtype, np.floating):
