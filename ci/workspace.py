@@ -310,7 +310,8 @@ def _provenance_line(metrics: dict) -> str:
     steps = ", ".join(f"{k} {v}" for k, v in block.get("steps", {}).items()) or "n/a"
     line = (f"Reference run: config `{str(block.get('config_sha256', '?'))[:12]}`, seed {block.get('seed', '?')}, "
             f"steps run: {steps}; {_minutes(block.get('wall_time_s', 0))} wall clock on "
-            f"{machine.get('cpu_cores', '?')} cores ({machine.get('torch_threads', '?')} torch threads), torch {machine.get('torch', '?')}, "
+            f"{machine.get('cpu_cores', '?')} cores ({machine.get('torch_threads', '?')} torch threads), "
+            f"torch {machine.get('torch', '?')}, "
             f"commit `{str(block.get('git_commit') or 'unknown')[:10]}`.")
     if block.get("time_limit_reached"):
         line += " **Stopped by the opt-in time limit: not a full run.**"
