@@ -37,7 +37,8 @@ def _stale(run: RunDir) -> bool:
 def _row(outputs: pathlib.Path, alias: str, run: RunDir) -> str:
     metrics, note = read_metrics(run)
     link = run.report.relative_to(outputs).as_posix()
-    headline = "<br>".join(f"{escape(k)}: <b>{format_number(v)}</b>" for k, v in (metrics.get("headline") or {}).items())
+    headline = metrics.get("headline") or {}
+    numbers = "<br>".join(f"{escape(k)}: <b>{format_number(v)}</b>" for k, v in headline.items())
     block = metrics.get(PROVENANCE_KEY) or {}
     steps = ", ".join(f"{escape(k)} {format_number(v)}" for k, v in (block.get("steps") or {}).items())
     wall = f"{block['wall_time_s'] / 60:.1f} min" if isinstance(block.get("wall_time_s"), (int, float)) else ""
@@ -50,7 +51,7 @@ def _row(outputs: pathlib.Path, alias: str, run: RunDir) -> str:
     if not run.metrics.is_file():
         state = '<span class="missing">not evaluated</span>'
     return (f"<tr><td>{escape(alias)}</td><td><a href=\"{escape(link)}\">{escape(run.path.name)}</a></td>"
-            f"<td>{headline}</td><td>{steps}</td><td>{wall}</td><td>{evaluated}</td><td>{state}</td></tr>")
+            f"<td>{numbers}</td><td>{steps}</td><td>{wall}</td><td>{evaluated}</td><td>{state}</td></tr>")
 
 
 def write_index(outputs) -> pathlib.Path:

@@ -83,7 +83,8 @@ def _figure(run: RunDir, path: pathlib.Path, caption: str | None) -> str:
         media = f'<img alt="{escape(caption or name)}" src="{source}">'
     note = " (too large to inline: opened from the run folder)" if too_big else ""
     text = escape(caption) if caption else '<span class="missing">no caption</span>'
-    return f'<figure>{media}<figcaption><span class="filename">{escape(name)}</span>{note}: {text}</figcaption></figure>'
+    label = f'<span class="filename">{escape(name)}</span>{note}'
+    return f"<figure>{media}<figcaption>{label}: {text}</figcaption></figure>"
 
 
 def _pictures(run: RunDir, metrics: dict) -> str:
