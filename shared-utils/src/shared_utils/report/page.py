@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import pathlib
 from collections.abc import Callable
 
 from ..errors import InputError
 from ..io.atomic import atomic_write, load_json
 from ..run import PROVENANCE_KEY, RunDir, time_limit_message
+from . import curves, scenes
 from .markup import data_uri, escape, flatten, format_number, page, table
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
@@ -91,9 +93,52 @@ def _pictures(run: RunDir, metrics: dict) -> str:
     captions = _captions(run)
     files = _picture_files(run)
     shown = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+    parts = [_figure(run, p, captions.get(p.relative_to(run.pictures).as_posix())) for p in shown]
     if not shown:
-        return "<p>The run wrote no pictures or videos.</p>"
-    return "\n".join(_figure(run, p, captions.get(p.relative_to(run.pictures).as_posix())) for p in shown)
+        parts.append("<p>The run wrote no pictures or videos.</p>")
+    others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES | scenes.SUFFIXES]
+    if others:
+        rows = [(p.relative_to(run.path).as_posix(), f"{p.stat().st_size / 1024:.1f} KiB",
+                 captions.get(p.relative_to(run.pictures).as_posix(), "")) for p in others]
+        parts.append("<p>Other files in pictures/:</p>" + table(["file", "size", "caption"], rows))
+    return "\n".join(parts)
+
+
+def _views(run: RunDir, metrics: dict) -> str:
+    found = scenes.find_scenes(run.path, run.pictures)
+    if not found:
+        return "<p>The run wrote no meshes, point clouds or line sets.</p>"
+    captions = _captions(run)
+    parts = []
+    for scene in found[:scenes.MAX_VIEWS]:
+        caption = captions.get(scene.name) or captions.get(_picture_name(run, scene.files[0]), "")
+        view = _build(lambda r, m, scene=scene: scenes.scene_html(scene, r.path), run, metrics)
+        text = escape(caption) if caption else '<span class="missing">no caption</span>'
+        label = f'<span class="filename">{escape(scene.name)}</span>'
+        parts.append(f'<figure class="view">{view}<figcaption>{label}: {text}</figcaption></figure>')
+    skipped = [scene.name for scene in found[scenes.MAX_VIEWS:]]
+    note = f"<p>Not drawn (more than {scenes.MAX_VIEWS} views): {escape(', '.join(skipped))}</p>" if skipped else ""
+    hint = "<p>Drag to rotate, scroll to zoom, click a legend entry to hide it.</p>"
+    return f'{hint}<div class="views">{"".join(parts)}</div>{note}'
+
+
+def _picture_name(run: RunDir, path: pathlib.Path) -> str:
+    return path.relative_to(run.pictures).as_posix() if path.is_relative_to(run.pictures) else ""
+
+
+def _curves(run: RunDir, metrics: dict) -> str:
+    logs = sorted(run.logs.rglob("metrics.csv")) if run.logs.is_dir() else []
+    parts = []
+    for log in logs:
+        name = log.relative_to(run.path).as_posix()
+        png = curves.curves_png(log, name)
+        if png is not None:
+            source = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
+            parts.append(f'<figure><img alt="training curves of {escape(name)}" src="{source}">'
+                         f'<figcaption><span class="filename">{escape(name)}</span>: logged values against the '
+                         "training step, one panel per kind (loss, validation, learning rate, other)</figcaption>"
+                         "</figure>")
+    return "\n".join(parts) or "<p>No CSV training logs (logs/**/metrics.csv) in this run.</p>"
 
 
 def _config(run: RunDir, metrics: dict) -> str:
@@ -115,6 +160,8 @@ SECTIONS: list[tuple[str, str, Section]] = [
     ("results", "Results beside the thesis", _results),
     ("metrics", "All metrics", _all_metrics),
     ("pictures", "Pictures and videos", _pictures),
+    ("views", "3D views", _views),
+    ("curves", "Training curves", _curves),
     ("config", "Config", _config),
     ("provenance", "Provenance", _provenance),
 ]
@@ -136,7 +183,8 @@ def write_report(run: RunDir, member: str | None = None) -> pathlib.Path:
     anchor, title, body = sections[0]
     sections[0] = (anchor, title, metrics_note + body)
     title = f"{member or run.path.resolve().parent.name}: run {run.path.name}"
-    html_text = page(title, f"Run folder <code>{escape(run.path.resolve())}</code>", sections)
+    head = scenes.plotly_js() if scenes.find_scenes(run.path, run.pictures) else ""
+    html_text = page(title, f"Run folder <code>{escape(run.path.resolve())}</code>", sections, head)
     with atomic_write(run.report, "w") as f:
         f.write(html_text)
     return run.report

@@ -1,0 +1,197 @@
+"""Interactive 3D views of a run's meshes, point clouds and line sets: plotly figures whose JavaScript the page
+inlines once, so that they work from disk with no network.
+
+Every 3D file in the run folder (outside ``checkpoints/`` and ``logs/``) is drawn; the files of one sub-folder of
+``pictures/`` share one view (points + curves, a cloud + camera frustums), every other file gets its own view."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MESH_SUFFIXES = {".obj", ".off", ".stl"}
+CLOUD_SUFFIXES = {".pcd", ".xyz", ".xyzrgb", ".pts"}
+SUFFIXES = {".ply"} | MESH_SUFFIXES | CLOUD_SUFFIXES
+SKIPPED_FOLDERS = {"checkpoints", "logs"}
+# A page holds every view's data: clouds are subsampled and meshes decimated to keep it openable.
+MAX_POINTS = 60_000
+MAX_FACES = 150_000
+MAX_VIEWS = 16
+VIEW_HEIGHT_PX = 520
+
+
+@dataclass
+class Scene:
+    name: str
+    files: list[pathlib.Path] = field(default_factory=list)
+
+
+def find_scenes(run_path: pathlib.Path, pictures: pathlib.Path) -> list[Scene]:
+    scenes: dict[str, Scene] = {}
+    for path in sorted(run_path.rglob("*")):
+        relative = path.relative_to(run_path)
+        if (path.suffix.lower() not in SUFFIXES or not path.is_file() or relative.parts[0] in SKIPPED_FOLDERS
+                or any(part.startswith(".") for part in relative.parts)):
+            continue
+        inside = path.relative_to(pictures).parts if path.is_relative_to(pictures) else ()
+        name = inside[0] if len(inside) > 1 else relative.as_posix()
+        scenes.setdefault(name, Scene(name)).files.append(path)
+    return list(scenes.values())
+
+
+def ply_elements(path: pathlib.Path) -> dict[str, int]:
+    """``{element: count}`` from a PLY header (vertex, face, edge, ...)."""
+    elements = {}
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.decode("ascii", errors="replace").strip()
+            if line == "end_header":
+                break
+            match = re.fullmatch(r"element\s+(\S+)\s+(\d+)", line)
+            if match:
+                elements[match.group(1)] = int(match.group(2))
+    return elements
+
+
+def kind_of(path: pathlib.Path) -> str:
+    """``mesh``, ``lines`` or ``points``."""
+    suffix = path.suffix.lower()
+    if suffix in MESH_SUFFIXES:
+        return "mesh"
+    if suffix in CLOUD_SUFFIXES:
+        return "points"
+    elements = ply_elements(path)
+    if elements.get("face", 0) > 0:
+        return "mesh"
+    if elements.get("edge", 0) > 0:
+        return "lines"
+    return "points"
+
+
+def _rgb_strings(colors: np.ndarray) -> list[str]:
+    """(N, 3) colours in [0, 1] (or uint8) as CSS strings, the form plotly takes per point and per vertex."""
+    colors = np.asarray(colors)
+    if colors.dtype != np.uint8:
+        colors = (np.clip(colors[:, :3], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return [f"rgb({r},{g},{b})" for r, g, b in colors[:, :3]]
+
+
+def _subsample(count: int, limit: int) -> np.ndarray:
+    # Fixed seed: regenerating a report shows the same points.
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, size=limit, replace=False))
+
+
+def _points_trace(path: pathlib.Path, label: str):
+    import plotly.graph_objects as go
+
+    from ..io.geometry import read_point_cloud
+
+    cloud = read_point_cloud(path)
+    keep = _subsample(len(cloud.points), MAX_POINTS)
+    xyz = cloud.points[keep]
+    if len(keep) < len(cloud.points):
+        label = f"{label} ({len(keep):,} of {len(cloud.points):,} points)"
+    color = _rgb_strings(cloud.colors[keep]) if cloud.colors is not None else xyz[:, 2]
+    marker = {"size": 2, "color": color}
+    if cloud.colors is None:
+        marker.update(colorscale="Viridis", colorbar={"title": {"text": "z"}, "thickness": 12})
+    return go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", marker=marker, name=label)
+
+
+def _mesh_trace(path: pathlib.Path, label: str):
+    import plotly.graph_objects as go
+    import trimesh
+
+    from ..io.geometry import read_mesh
+
+    mesh = read_mesh(path)
+    if len(mesh.faces) > MAX_FACES:
+        label = f"{label} (decimated from {len(mesh.faces):,} faces)"
+        mesh = _decimated(mesh)
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    colors = {}
+    if isinstance(mesh.visual, trimesh.visual.ColorVisuals) and mesh.visual.kind == "vertex":
+        colors["vertexcolor"] = _rgb_strings(np.asarray(mesh.visual.vertex_colors))
+    elif isinstance(mesh.visual, trimesh.visual.ColorVisuals) and mesh.visual.kind == "face":
+        colors["facecolor"] = _rgb_strings(np.asarray(mesh.visual.face_colors))
+    else:
+        colors["color"] = "lightgray"
+    return go.Mesh3d(x=vertices[:, 0], y=vertices[:, 1], z=vertices[:, 2], i=faces[:, 0], j=faces[:, 1],
+                     k=faces[:, 2], name=label, showlegend=True, flatshading=False,
+                     lighting={"ambient": 0.5, "diffuse": 0.8, "specular": 0.1}, **colors)
+
+
+def _decimated(mesh):
+    import open3d as o3d
+    import trimesh
+
+    full = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, dtype=np.float64)),
+                                     o3d.utility.Vector3iVector(np.asarray(mesh.faces, dtype=np.int32)))
+    if mesh.visual.kind == "vertex":
+        full.vertex_colors = o3d.utility.Vector3dVector(np.asarray(mesh.visual.vertex_colors)[:, :3] / 255.0)
+    small = full.simplify_quadric_decimation(MAX_FACES)
+    colors = np.asarray(small.vertex_colors) if small.has_vertex_colors() else None
+    return trimesh.Trimesh(np.asarray(small.vertices), np.asarray(small.triangles), vertex_colors=colors,
+                           process=False)
+
+
+def _line_traces(path: pathlib.Path, label: str) -> list:
+    """One trace per edge colour (plotly colours a 3D line per trace)."""
+    import open3d as o3d
+    import plotly.graph_objects as go
+
+    lines = o3d.io.read_line_set(str(path))
+    points, edges = np.asarray(lines.points), np.asarray(lines.lines)
+    if len(edges) == 0:
+        raise ValueError(f"line set '{path.name}' has no edges")
+    colors = np.asarray(lines.colors) if lines.has_colors() else np.zeros((len(edges), 3))
+    # Few distinct colours (curve classes, camera frustums) keep the page small; quantise continuous ones.
+    levels = np.round(colors * 255).astype(int)
+    if len(np.unique(levels, axis=0)) > 32:
+        levels = np.round(colors * 3).astype(int) * 85
+    traces = []
+    for group, level in enumerate(np.unique(levels, axis=0)):
+        chosen = edges[(levels == level).all(axis=1)]
+        # Segments separated by NaN rows draw as one polyline trace without joining the segments.
+        xyz = np.full((len(chosen) * 3, 3), np.nan)
+        xyz[0::3], xyz[1::3] = points[chosen[:, 0]], points[chosen[:, 1]]
+        r, g, b = level
+        traces.append(go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="lines", connectgaps=False,
+                                   line={"color": f"rgb({r},{g},{b})", "width": 4}, name=label,
+                                   legendgroup=label, showlegend=group == 0))
+    return traces
+
+
+def traces_of(path: pathlib.Path, label: str) -> list:
+    kind = kind_of(path)
+    if kind == "mesh":
+        return [_mesh_trace(path, label)]
+    if kind == "lines":
+        return _line_traces(path, label)
+    return [_points_trace(path, label)]
+
+
+def scene_html(scene: Scene, run_path: pathlib.Path) -> str:
+    """A plotly ``<div>`` (without plotly.js itself) drawing every file of the scene in one 3D view."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for path in scene.files:
+        for trace in traces_of(path, path.relative_to(run_path).as_posix()):
+            figure.add_trace(trace)
+    figure.update_layout(height=VIEW_HEIGHT_PX, margin={"l": 0, "r": 0, "t": 30, "b": 0},
+                         scene={"aspectmode": "data"}, legend={"x": 0, "y": 1},
+                         title={"text": scene.name, "font": {"size": 13}})
+    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+
+
+def plotly_js() -> str:
+    """plotly.js as one inline ``<script>``: the page draws its 3D views with no network."""
+    from plotly.offline import get_plotlyjs
+
+    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
