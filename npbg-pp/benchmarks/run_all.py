@@ -20,20 +20,23 @@ import numpy as np
 import torch
 from shared_utils.io import markdown_table, save_json
 from shared_utils.metrics import psnr
+from shared_utils.run import RunDir
 from shared_utils.runtime import seed_everything
 
 from npbgpp.config import NPBGPPConfig, load
-from npbgpp.eval import time_to_reach
-from npbgpp.finetune import build_scene, fit_scene, render_views
+from npbgpp.data.synthetic import generate_scene, random_cameras, random_primitives, render_image, sample_point_cloud
+from npbgpp.evaluate import time_to_reach
+from npbgpp.finetune import build_scene, fit_scene
+from npbgpp.lightning import render_views
 from npbgpp.models.npbgpp import NPBGPP
-from npbgpp.scenes.synthetic import generate_scene, random_cameras, random_primitives, render_image, sample_point_cloud
-from npbgpp.train import MODEL_FILE, load_trained_model
+from npbgpp.train import load_trained_model, model_path
 
 
 def model_for(run_dir: Path, overrides=()) -> tuple[NPBGPPConfig, NPBGPP, str]:
-    if (run_dir / MODEL_FILE).is_file():
-        cfg, model = load_trained_model(run_dir)
-        return cfg, model, f"trained model from {run_dir}"
+    run = RunDir(run_dir)
+    if model_path(run).is_file():
+        cfg = run.load_config(load, overrides)
+        return cfg, load_trained_model(run, cfg), f"trained model from {run_dir}"
     cfg = load("cpu", overrides)
     return cfg, NPBGPP(cfg).eval(), "random-init model (no trained run found)"
 

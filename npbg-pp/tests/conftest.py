@@ -30,6 +30,6 @@ def tiny_config():
 
 @pytest.fixture
 def tiny_scene(tiny_config):
-    from npbgpp.scenes.synthetic import generate_scene
+    from npbgpp.data.synthetic import generate_scene
 
     return generate_scene("fixture", 3, tiny_config.data.synthetic)

@@ -29,7 +29,7 @@ def test_thesis_values():
 
 def test_unknown_key_is_rejected():
     with pytest.raises(ConfigError, match="did you mean"):
-        load("cpu", ["train.trainer.max_step=3"])
+        load("cpu", ["trainer.max_step=3"])
 
 
 def test_override_is_applied():

@@ -9,9 +9,9 @@ from shared_utils.errors import InputError
 from shared_utils.io import write_image, write_neus_cameras, write_point_cloud
 
 from npbgpp.config import SyntheticConfig
-from npbgpp.scenes.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
-from npbgpp.scenes.scene import SceneData, subsample_points
-from npbgpp.scenes.synthetic import (
+from npbgpp.data.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
+from npbgpp.data.scene import SceneData, subsample_points
+from npbgpp.data.synthetic import (
     Material,
     Primitive,
     ensure_synthetic_dataset,
@@ -19,7 +19,7 @@ from npbgpp.scenes.synthetic import (
     ray_cast,
     save_scene,
 )
-from npbgpp.scenes.views import baseline_angles, select_input_views
+from npbgpp.data.views import baseline_angles, select_input_views
 
 
 def plain_material():
@@ -195,7 +195,7 @@ def test_images_of_differing_sizes_are_rejected(tmp_path, tiny_scene):
 
 
 def test_training_samples_follow_the_seed_and_differ_between_indices(tiny_config, tiny_scene):
-    from npbgpp.scenes.datamodule import TrainingSamples
+    from npbgpp.data.datamodule import TrainingSamples
 
     samples = TrainingSamples([tiny_scene], tiny_config)
     torch.manual_seed(5)

@@ -1,7 +1,7 @@
 import torch
 
-from npbgpp.eval import mean_colour_images, orbit_cameras, time_to_reach
-from npbgpp.scenes.views import color_jitter, random_crop_camera
+from npbgpp.data.views import color_jitter, random_crop_camera
+from npbgpp.evaluate import mean_colour_images, orbit_cameras, time_to_reach
 
 
 def test_time_to_reach_returns_first_crossing():

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from shared_utils.run import RunDir
+
 from npbgpp.cli import main
 
 
@@ -34,16 +36,24 @@ def shared_data(trained_run, monkeypatch):
 
 
 def test_pipeline_writes_metrics_pictures_and_resumes(trained_run, shared_data, capsys):
-    metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert set(metrics) == {"npbgpp", "npbgpp_ft", "per_scene_baseline", "mean_colour"}
+    run = RunDir(trained_run)
+    metrics = run.read_metrics()
+    methods = {"npbgpp", "npbgpp_ft", "per_scene_baseline", "mean_colour"}
+    assert set(metrics) == methods | {"headline", "provenance"}
     assert set(metrics["npbgpp"]) == {"psnr", "ssim", "lpips"}
-    assert set(metrics["per_scene_baseline"]) == {"psnr", "ssim", "lpips", "seconds"}
+    assert set(metrics["per_scene_baseline"]) == {"psnr", "ssim", "lpips"}
     assert set(metrics["mean_colour"]) == {"psnr", "ssim"}
-    assert all(metrics[k]["psnr"] > 0 for k in metrics)
-    assert "Table 3" in (trained_run / "results.md").read_text()
-    pictures = sorted(p.name for p in (trained_run / "pictures").iterdir())
-    assert any(name.endswith("_error.png") for name in pictures) and "holdout_00_orbit.mp4" in pictures
-    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    assert all(metrics[k]["psnr"] > 0 for k in methods)
+    assert metrics["headline"]["NPBG++ PSNR dB"] == round(metrics["npbgpp"]["psnr"], 2)
+    assert metrics["provenance"]["steps"] == {"train": 2, "ft": 2, "baseline": 2}
+    assert metrics["provenance"]["time_limit_reached"] is False
+    assert "Table 3" in run.results.read_text()
+    pictures = sorted(p.name for p in run.pictures.iterdir())
+    assert {"summary.png", "holdout_00_holdout_frames.png", "holdout_00_orbit.mp4", "captions.json"} <= set(pictures)
+    captions = json.loads(run.captions.read_text())
+    assert "NPBG++ ft" in captions["holdout_00_holdout_frames.png"] and "summary.png" in captions
+    assert run.report.is_file()
+    assert run.resume_checkpoint() is not None
     step = torch.load(trained_run / "model.pt", weights_only=True)["step"]
     assert step == 2
     # A rerun reuses the finished training and only re-evaluates.
@@ -51,6 +61,8 @@ def test_pipeline_writes_metrics_pictures_and_resumes(trained_run, shared_data, 
     assert run_cli("pipeline", "--config", "tiny", "--output-dir", str(trained_run)) == 0
     assert torch.load(trained_run / "model.pt", weights_only=True)["step"] == 2
     assert run_cli("eval", "--run-dir", str(trained_run)) == 0
+    assert run_cli("eval", "--run-dir", str(trained_run), "--config", "tiny") == 2
+    assert "--config is not accepted" in capsys.readouterr().err
 
 
 def test_build_render_and_finetune_commands(trained_run, shared_data, tmp_path):
@@ -71,7 +83,7 @@ def test_build_render_and_finetune_commands(trained_run, shared_data, tmp_path):
 
 
 def test_bad_input_gives_one_line_error(tmp_path, capsys):
-    assert run_cli("train", "--config", "tiny", "--output-dir", str(tmp_path / "x"), "train.trainer.max_step=3") == 2
+    assert run_cli("train", "--config", "tiny", "--output-dir", str(tmp_path / "x"), "trainer.max_step=3") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "max_steps" in err[0]
     assert run_cli("render", "--run-dir", str(tmp_path / "missing"), "--scene-file", "nothing.pt", "--out", "x") == 2
@@ -91,8 +103,8 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
 
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "npbgpp.cli", "train", "--config", "tiny", "--output-dir", str(out),
-               "train.trainer.devices=2", "train.trainer.strategy=ddp", "train.trainer.accelerator=cpu",
-               "train.trainer.max_steps=3"]
+               "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
+               "trainer.max_steps=3"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / "model.pt", weights_only=True)["step"] == 3

@@ -1,66 +1,67 @@
-"""Console script ``npbgpp``: pipeline, train, eval, build, render, finetune."""
+"""Console script ``npbgpp``: make-data, train, eval, pipeline, build, render, finetune.
+
+``pipeline`` = make-data + train + eval on the CPU config: ``npbgpp pipeline --output-dir outputs/npbg/default``.
+Commands on a trained run take ``--run-dir`` and use the run's saved ``config.yaml`` plus ``key=value`` overrides.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
-from shared_utils.config import load_config
-from shared_utils.errors import InputError, cli_entry
-from shared_utils.io import atomic_torch_save, save_json, write_image, write_video
-from shared_utils.weights import load_state_dict_file
+from shared_utils.cli import MemberCLI
+from shared_utils.errors import InputError
+from shared_utils.io import atomic_torch_save, load_arrays, load_checkpoint, save_json, write_image, write_video
+from shared_utils.run import RunClock, RunDir, time_limit_message
 
-from npbgpp.config import NPBGPPConfig, load
-from npbgpp.eval import ImageMetrics, _render_cameras, evaluate, orbit_cameras
-from npbgpp.finetune import build_scene, fit_scene, render_views
+from npbgpp.config import load
+from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, scene_names
+from npbgpp.data.scene import SceneData
+from npbgpp.evaluate import ImageMetrics, evaluate, orbit_cameras, render_cameras
+from npbgpp.finetune import build_scene, fit_scene
+from npbgpp.lightning import render_views
 from npbgpp.models.npbgpp import PointDescriptors
-from npbgpp.scenes.datasets import load_named_scene
-from npbgpp.train import CONFIG_FILE, MODEL_FILE, load_trained_model, train
+from npbgpp.train import load_trained_model, train, trained_steps
 
 log = logging.getLogger("npbgpp")
 
-
-def _config(args) -> NPBGPPConfig:
-    return load(args.config, args.overrides)
+BUILT_SCENE_KEYS = ("points", "beta", "beta0", "intrinsics", "w2c", "height", "width")
 
 
-def _run_config(args) -> NPBGPPConfig:
-    """The configuration saved with a run (plus overrides), or --config when the run has none."""
-    saved = Path(args.run_dir) / CONFIG_FILE
-    if saved.is_file():
-        return load_config(NPBGPPConfig, saved, args.overrides)
-    return _config(args)
+def cmd_make_data(args, cfg) -> None:
+    train_names, holdout_names = scene_names(cfg)
+    if cfg.data.kind != "synthetic":
+        load_scenes(cfg, train_names + holdout_names)  # real data: check that every configured scene loads
+    print(f"{len(train_names)} training and {len(holdout_names)} hold-out scenes ready in {data_root(cfg)}")
 
 
-def _trained_steps(run_dir: Path) -> int:
-    path = run_dir / MODEL_FILE
-    return int(load_state_dict_file(path).get("step", 0)) if path.is_file() else -1
+def cmd_train(args, cfg) -> None:
+    print(f"trained -> {train(cfg, args.output_dir)}")
 
 
-def cmd_pipeline(args) -> None:
-    cfg = _config(args)
-    out = Path(args.output_dir)
-    if _trained_steps(out) >= cfg.train.trainer.max_steps:
-        log.info("training already finished in %s; reusing model.pt", out)
+def cmd_pipeline(args, cfg) -> int:
+    clock = RunClock()
+    run = RunDir(args.output_dir).create()
+    if trained_steps(run) >= cfg.trainer.max_steps:
+        log.info("training already finished in %s; reusing the trained model", run.path)
     else:
-        train(cfg, out)
-    summary = evaluate(cfg, out)
-    print(summary)
+        train(cfg, run.path)
+    metrics = evaluate(cfg, run.path, clock)
+    print(metrics["headline"])
+    warning = time_limit_message(run.read_metrics())
+    if warning:
+        print(f"warning: {warning}")
+        return 3
+    return 0
 
 
-def cmd_train(args) -> None:
-    train(_config(args), Path(args.output_dir))
+def cmd_eval(args, cfg) -> None:
+    print(evaluate(cfg, args.run_dir)["headline"])
 
 
-def cmd_eval(args) -> None:
-    print(evaluate(_run_config(args), Path(args.run_dir)))
-
-
-def cmd_build(args) -> None:
-    cfg, model = load_trained_model(Path(args.run_dir), _run_config(args))
+def cmd_build(args, cfg) -> None:
+    model = load_trained_model(RunDir(args.run_dir), cfg)
     scene = load_named_scene(cfg, args.scene)
     descriptors = build_scene(model, scene)
     atomic_torch_save({**descriptors.state_dict(), "intrinsics": scene.intrinsics, "w2c": scene.w2c,
@@ -69,32 +70,41 @@ def cmd_build(args) -> None:
           f"-> {args.out}")
 
 
-def _load_built_scene(path) -> dict:
-    data = load_state_dict_file(path)
-    missing = {"points", "beta", "beta0", "height", "width"} - set(data)
+def load_built_scene(path) -> dict:
+    data = load_checkpoint(path, weights_only=True)
+    missing = [key for key in BUILT_SCENE_KEYS if key not in data]
     if missing:
-        raise InputError(f"built scene '{path}' lacks {sorted(missing)}")
+        raise InputError(f"built scene '{path}' lacks {', '.join(missing)}: write it with 'npbgpp build'")
     return data
 
 
-def cmd_render(args) -> None:
-    cfg, model = load_trained_model(Path(args.run_dir), _run_config(args))
-    built = _load_built_scene(args.scene_file)
+def readrender_cameras(path, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """``intrinsics`` (N, 3, 3) and ``w2c`` (N, 4, 4) from an .npz, NaN/Inf refused; optional height, width."""
+    arrays = load_arrays(path, required=("intrinsics", "w2c"))
+    intrinsics = torch.as_tensor(arrays["intrinsics"], dtype=torch.float32)
+    w2c = torch.as_tensor(arrays["w2c"], dtype=torch.float32)
+    if intrinsics.ndim != 3 or intrinsics.shape[1:] != (3, 3) or w2c.ndim != 3 or w2c.shape[1:] != (4, 4) or (
+            len(intrinsics) != len(w2c)) or len(w2c) == 0:
+        raise InputError(f"camera file '{path}' must hold intrinsics (N, 3, 3) and w2c (N, 4, 4) with the same N >= 1,"
+                         f" got {tuple(intrinsics.shape)} and {tuple(w2c.shape)}")
+    height = int(arrays["height"]) if "height" in arrays else height
+    width = int(arrays["width"]) if "width" in arrays else width
+    return intrinsics, w2c, height, width
+
+
+def cmd_render(args, cfg) -> None:
+    model = load_trained_model(RunDir(args.run_dir), cfg)
+    built = load_built_scene(args.scene_file)
     descriptors = PointDescriptors(built["points"], built["beta"], built["beta0"])
     height, width = int(built["height"]), int(built["width"])
     if args.cameras:
-        with np.load(args.cameras) as cameras:
-            intrinsics = torch.as_tensor(cameras["intrinsics"], dtype=torch.float32).reshape(-1, 3, 3)
-            w2c = torch.as_tensor(cameras["w2c"], dtype=torch.float32).reshape(-1, 4, 4)
-            height = int(cameras["height"]) if "height" in cameras else height
-            width = int(cameras["width"]) if "width" in cameras else width
+        intrinsics, w2c, height, width = readrender_cameras(args.cameras, height, width)
     else:
-        from npbgpp.scenes.scene import SceneData
-
-        scene = SceneData("built", torch.zeros(len(built["w2c"]), 3, height, width), built["intrinsics"],
-                          built["w2c"], built["points"], torch.zeros(len(built["w2c"]), dtype=torch.bool))
+        views = len(built["w2c"])
+        scene = SceneData("built", torch.zeros(views, 3, height, width), built["intrinsics"], built["w2c"],
+                          built["points"], torch.zeros(views, dtype=torch.bool))
         intrinsics, w2c = orbit_cameras(scene, args.orbit, cfg.render.up_axis)
-    images = _render_cameras(model, descriptors, intrinsics, w2c, height, width)
+    images = render_cameras(model, descriptors, intrinsics, w2c, height, width)
     out = Path(args.out)
     frames = images.permute(0, 2, 3, 1).numpy()
     if out.suffix in {".mp4", ".gif"}:
@@ -105,10 +115,11 @@ def cmd_render(args) -> None:
     print(f"rendered {len(frames)} images -> {out}")
 
 
-def cmd_finetune(args) -> None:
-    cfg, model = load_trained_model(Path(args.run_dir), _run_config(args))
+def cmd_finetune(args, cfg) -> None:
+    run = RunDir(args.run_dir)
+    model = load_trained_model(run, cfg)
     scene = load_named_scene(cfg, args.scene)
-    output_dir = Path(args.output_dir or Path(args.run_dir) / args.mode / scene.name)
+    output_dir = Path(args.output_dir or run / args.mode / scene.name)
     descriptors = build_scene(model, scene) if args.mode == "ft" else None
     fitted, timeline = fit_scene(model, scene, args.mode, cfg, output_dir, descriptors)
     frames = scene.holdout_indices
@@ -119,46 +130,32 @@ def cmd_finetune(args) -> None:
     print(result)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="npbgpp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name, func, help_text):
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--config", default="cpu", help="packaged config name or YAML path (default: cpu)")
-        command.add_argument("overrides", nargs="*", help="key=value config overrides")
-        command.set_defaults(func=func)
-        return command
-
-    add("pipeline", cmd_pipeline, "data -> train -> eval on the CPU config").add_argument(
-        "--output-dir", default="outputs/npbg/default")
-    add("train", cmd_train, "train over the training scenes").add_argument(
-        "--output-dir", default="outputs/npbg/default")
-    add("eval", cmd_eval, "re-evaluate a trained run").add_argument("--run-dir", default="outputs/npbg/default")
-    build = add("build", cmd_build, "modeling stage: views + cloud of a scene -> saved descriptors")
-    build.add_argument("--run-dir", default="outputs/npbg/default")
-    build.add_argument("--scene", required=True)
-    build.add_argument("--out", required=True)
-    render = add("render", cmd_render, "render a built scene for cameras (npz) or an orbit")
-    render.add_argument("--run-dir", default="outputs/npbg/default")
-    render.add_argument("--scene-file", required=True)
-    render.add_argument("--cameras", help="npz with intrinsics (N,3,3), w2c (N,4,4), optional height, width")
-    render.add_argument("--orbit", type=int, default=36, help="orbit frames when --cameras is not given")
-    render.add_argument("--out", required=True, help="folder for PNGs, or .mp4/.gif")
-    finetune = add("finetune", cmd_finetune, "per-scene fine-tuning (ft, ft-system) or the NPBG baseline")
-    finetune.add_argument("--run-dir", default="outputs/npbg/default")
-    finetune.add_argument("--scene", required=True)
-    finetune.add_argument("--mode", choices=["ft", "ft-system", "baseline"], default="ft")
-    finetune.add_argument("--output-dir")
-    return parser
+cli = MemberCLI("npbgpp", __doc__, load)
+cli.add("make-data", cmd_make_data, "generate the built-in scenes (or check that the configured real scenes load)")
+cli.add("train", cmd_train, "train over the training scenes (resumes from checkpoints/last.ckpt)", kind="new")
+cli.add("pipeline", cmd_pipeline, "make-data -> train -> eval (exit 3 when an opt-in time limit cut training)",
+        kind="new", report=True)
+cli.add("eval", cmd_eval, "re-evaluate a trained run", kind="existing", report=True)
+build = cli.add("build", cmd_build, "modeling stage: a scene's input views + cloud -> saved descriptors",
+                kind="existing")
+build.add_argument("--scene", required=True, help="scene name under the data root")
+build.add_argument("--out", required=True, type=Path, help="file to write (.pt)")
+render = cli.add("render", cmd_render, "render a built scene for cameras (.npz) or an orbit", kind="existing")
+render.add_argument("--scene-file", required=True, type=Path, help="a scene written by 'npbgpp build'")
+render.add_argument("--cameras", type=Path, help="npz with intrinsics (N,3,3), w2c (N,4,4), optional height, width")
+render.add_argument("--orbit", type=int, default=36, help="orbit frames when --cameras is not given")
+render.add_argument("--out", required=True, type=Path, help="folder for PNGs, or .mp4/.gif")
+finetune = cli.add("finetune", cmd_finetune, "per-scene fine-tuning (ft, ft-system) or the NPBG baseline",
+                   kind="existing")
+finetune.add_argument("--scene", required=True, help="scene name under the data root")
+finetune.add_argument("--mode", choices=["ft", "ft-system", "baseline"], default="ft")
+finetune.add_argument("--output-dir", type=Path, help="default: RUN/<mode>/<scene>")
 
 
-@cli_entry
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    args.func(args)
+    return cli.main(argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -108,7 +108,6 @@ class TrainConfig:
     samples_per_epoch: int = 1000
     val_frames: int = 4
     num_workers: int = 0
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
 @dataclass
@@ -153,6 +152,7 @@ class NPBGPPConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from npbgpp.config import NPBGPPConfig
-from npbgpp.scenes.scene import SceneData
-from npbgpp.scenes.views import color_jitter, random_crop_camera, select_input_views
+from npbgpp.data.scene import SceneData
+from npbgpp.data.views import color_jitter, random_crop_camera, select_input_views
 
 
 def make_sample(scene: SceneData, target: int, inputs: torch.Tensor, crop: int | None, jitter: float,
@@ -43,15 +43,21 @@ class TrainingSamples(Dataset):
         self.cfg = cfg
         self.centers = [scene.camera_centers() for scene in scenes]
         self.scene_centers = [scene.points.mean(0) for scene in scenes]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.cfg.train.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict:
         train = self.cfg.train
-        # The draw mixes the (seeded) global stream with the index: under DDP every rank shares the global stream
-        # but receives different indices, so ranks see different samples.
-        seed = (int(torch.randint(2**31 - 1, ())) + index * 2_654_435_761) % (2**63 - 1)
+        # A sample is a function of (seed, epoch, index) only, not of how much of a random stream was consumed
+        # before: a run resumed from last.ckpt draws the same samples as an uninterrupted one, and under DDP ranks
+        # receive different indices, hence different samples.
+        position = self.epoch * len(self) + index
+        seed = (self.cfg.seed * 1_000_003 + position * 2_654_435_761) % (2**63 - 1)
         generator = torch.Generator().manual_seed(seed)
         scene_id = int(torch.randint(len(self.scenes), (), generator=generator))
         scene = self.scenes[scene_id]

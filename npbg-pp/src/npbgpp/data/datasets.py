@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from shared_utils.errors import InputError
+from shared_utils.run import data_lock
+from shared_utils.run import data_root as member_data_root
 
 from npbgpp.config import NPBGPPConfig
-from npbgpp.scenes.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
-from npbgpp.scenes.scene import SceneData
-from npbgpp.scenes.synthetic import ensure_synthetic_dataset, load_scene_file, synthetic_scene_names
+from npbgpp.data.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
+from npbgpp.data.scene import SceneData
+from npbgpp.data.synthetic import ensure_synthetic_dataset, load_scene_file, synthetic_scene_names
+
+DATA_ALIAS = "npbg"
 
 
 def data_root(cfg: NPBGPPConfig) -> Path:
-    if cfg.data.root:
-        return Path(cfg.data.root)
-    base = Path(os.environ["THESIS_DATA_ROOT"]) if os.environ.get("THESIS_DATA_ROOT") else Path("data")
-    return base / "npbg"
+    """``data.root``, else ``$THESIS_DATA_ROOT/npbg``, else ``data/npbg``; real data sets are only read."""
+    return member_data_root(DATA_ALIAS, cfg.data.root, writable=cfg.data.kind == "synthetic")
 
 
 def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
@@ -38,7 +39,9 @@ def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
 def scene_names(cfg: NPBGPPConfig) -> tuple[list[str], list[str]]:
     """(training scenes, hold-out scenes); builds the synthetic data set first when it is missing."""
     if cfg.data.kind == "synthetic":
-        ensure_synthetic_dataset(data_root(cfg) / "synthetic", cfg.data.synthetic)
+        folder = data_root(cfg) / "synthetic"
+        with data_lock(folder):
+            ensure_synthetic_dataset(folder, cfg.data.synthetic)
         train, holdout = synthetic_scene_names(cfg.data.synthetic)
     else:
         train, holdout = list(cfg.data.train_scenes), list(cfg.data.holdout_scenes)

@@ -18,7 +18,7 @@ from shared_utils.cameras import scale_intrinsics
 from shared_utils.errors import InputError
 from shared_utils.io import read_image, read_nerf_transforms, read_neus_cameras, read_point_cloud, read_scannet_style
 
-from npbgpp.scenes.scene import SceneData, scene_from_numpy, subsample_points
+from npbgpp.data.scene import SceneData, scene_from_numpy, subsample_points
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff"}
 

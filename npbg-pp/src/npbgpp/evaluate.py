@@ -11,19 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from shared_utils.cameras import invert_pose, orbit_poses
 from shared_utils.errors import InputError
-from shared_utils.io import colorize, image_grid, markdown_table, save_json, write_image, write_markdown, write_video
+from shared_utils.io import atomic_write, load_checkpoint, markdown_table, save_json, write_video
 from shared_utils.metrics import LPIPS, lpips_unavailable_reason, psnr, ssim
+from shared_utils.run import RunClock, RunDir, provenance, time_limit_message
 from shared_utils.runtime import seed_everything
 
 from npbgpp.config import NPBGPPConfig
-from npbgpp.finetune import build_scene, fit_scene, render_views
-from npbgpp.scenes.datasets import load_scenes, scene_names
-from npbgpp.scenes.scene import SceneData
-from npbgpp.train import load_trained_model
+from npbgpp.data.datasets import load_scenes, scene_names
+from npbgpp.data.scene import SceneData
+from npbgpp.finetune import build_scene, fit_scene
+from npbgpp.lightning import render_views
+from npbgpp.train import load_trained_model, model_path
 
 log = logging.getLogger(__name__)
+
+DETAILS_FILE = "eval_details.json"
 
 # Thesis Table 3 (PSNR / SSIM / LPIPS), NPBG++ rows and the NPBG row, per data set.
 THESIS_TABLE3 = {
@@ -101,38 +106,70 @@ def orbit_cameras(scene: SceneData, count: int, up) -> tuple[torch.Tensor, torch
     return intrinsics, w2c
 
 
+METHOD_LABELS = {"npbgpp": "NPBG++", "npbgpp_ft": "NPBG++ ft", "per_scene_baseline": "per-scene baseline"}
+SUMMARY_PICTURE = "summary.png"
+
+
 def _to_hwc(image: torch.Tensor) -> np.ndarray:
     return image.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
-def write_pictures(out_dir: Path, scene: SceneData, frames, renders: dict[str, torch.Tensor], count: int) -> Path:
-    """One row per frame: target, each method, |error| of NPBG++ (colour map)."""
-    tiles = []
+def labelled_grid(path: Path, scene: SceneData, frames, renders: dict[str, torch.Tensor], count: int) -> None:
+    """One row per hold-out frame; columns: target, each method, |error| of NPBG++ with its colour bar."""
     names = list(renders)
-    for row in range(min(count, len(frames))):
+    rows = min(count, len(frames))
+    columns = len(names) + 2
+    figure = Figure(figsize=(1.9 * columns + 0.6, 1.9 * rows + 0.5))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for row in range(rows):
         target = scene.images[frames[row]]
-        tiles.append(_to_hwc(target))
-        tiles += [_to_hwc(renders[name][row]) for name in names]
         error = (renders[names[0]][row].cpu() - target).abs().mean(0).numpy()
-        tiles.append(colorize(error, vmin=0.0, vmax=0.5, cmap="magma"))
-    path = out_dir / f"{scene.name}_target_{'_'.join(names)}_error.png"
-    write_image(path, image_grid(tiles, ncols=len(names) + 2))
-    return path
+        tiles = [_to_hwc(target)] + [_to_hwc(renders[name][row]) for name in names]
+        titles = ["target"] + [METHOD_LABELS[name] for name in names]
+        for column, (tile, title) in enumerate(zip(tiles, titles, strict=True)):
+            axes[row, column].imshow(tile)
+            if row == 0:
+                axes[row, column].set_title(title, fontsize=9)
+        shown = axes[row, -1].imshow(error, cmap="magma", vmin=0.0, vmax=0.5)
+        if row == 0:
+            axes[row, -1].set_title(f"|error| {METHOD_LABELS[names[0]]}", fontsize=9)
+        figure.colorbar(shown, ax=axes[row, -1], fraction=0.046, pad=0.04, label="mean abs. RGB error")
+        axes[row, 0].set_ylabel(f"frame {int(frames[row])}", fontsize=8)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle(f"scene {scene.name}: hold-out frames ({scene.height}x{scene.width})", fontsize=10)
+    figure.tight_layout()
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png", dpi=100)
 
 
-def evaluate(cfg: NPBGPPConfig, run_dir: Path) -> dict:
-    """Evaluate a trained run on every hold-out scene and write metrics.json, results.md and pictures."""
-    run_dir = Path(run_dir)
+def write_pictures(run: RunDir, scene: SceneData, frames, renders: dict[str, torch.Tensor], count: int) -> str:
+    """The labelled grid of one scene in ``pictures/`` with its caption; returns the picture's name."""
+    name = f"{scene.name}_holdout_frames.png"
+    labelled_grid(run.pictures / name, scene, frames, renders, count)
+    methods = ", ".join(METHOD_LABELS[key] for key in renders)
+    first = METHOD_LABELS[next(iter(renders))]
+    run.add_caption(name, f"Hold-out frames of scene {scene.name}, one per row. Columns: target, {methods}, "
+                          f"and the mean absolute RGB error of {first} (colour bar, 0-0.5).")
+    return name
+
+
+def evaluate(cfg: NPBGPPConfig, run_dir, clock: RunClock | None = None) -> dict:
+    """Evaluate a trained run on every hold-out scene: ``metrics.json`` (with headline and provenance),
+    ``results.md``, ``eval_details.json`` (timings) and labelled pictures; returns the metrics."""
+    run = RunDir(run_dir)
+    clock = clock or RunClock()
     seed_everything(cfg.seed)
-    cfg, model = load_trained_model(run_dir, cfg)
+    model = load_trained_model(run, cfg)
     _, holdout_names = scene_names(cfg)
     if not holdout_names:
         raise InputError("no hold-out scenes configured (data.holdout_scenes is empty)")
     metrics = ImageMetrics(cfg.eval.crop_border, cfg.eval.lpips_net)
     results: dict[str, list[dict]] = {"npbgpp": [], "npbgpp_ft": [], "per_scene_baseline": [], "mean_colour": []}
-    timing: dict[str, list] = {"build_seconds": [], "first_render_seconds": [], "baseline_seconds_to_npbgpp_psnr": [],
-                               "timelines": {}}
-    pictures = run_dir / "pictures"
+    timing: dict = {"build_seconds": [], "first_render_seconds": [], "fit_seconds": {"npbgpp_ft": [],
+                    "per_scene_baseline": []}, "baseline_seconds_to_npbgpp_psnr": [], "timelines": {}}
+    summary_written = False
     for scene in load_scenes(cfg, holdout_names):
         frames = scene.holdout_indices
         targets = scene.images[frames]
@@ -151,34 +188,58 @@ def evaluate(cfg: NPBGPPConfig, run_dir: Path) -> dict:
         results["mean_colour"].append({"psnr": mean_colour["psnr"], "ssim": mean_colour["ssim"]})
         log.info("%s: NPBG++ %s, mean colour %s", scene.name, results["npbgpp"][-1], mean_colour)
         if cfg.eval.run_finetune:
-            fitted, timeline = fit_scene(model, scene, "ft", cfg, run_dir / "ft" / scene.name, descriptors,
+            fitted, timeline = fit_scene(model, scene, "ft", cfg, run / "ft" / scene.name, descriptors,
                                          start_seconds=build_seconds)
             renders["npbgpp_ft"] = render_views(fitted.render, scene, frames)
             results["npbgpp_ft"].append(metrics(renders["npbgpp_ft"], targets))
             timing["timelines"][f"{scene.name}/npbgpp_ft"] = timeline
+            timing["fit_seconds"]["npbgpp_ft"].append(timeline[-1]["seconds"])
         if cfg.eval.run_baseline:
-            fitted, timeline = fit_scene(model, scene, "baseline", cfg, run_dir / "baseline" / scene.name)
+            fitted, timeline = fit_scene(model, scene, "baseline", cfg, run / "baseline" / scene.name)
             renders["per_scene_baseline"] = render_views(fitted.render, scene, frames)
-            entry = metrics(renders["per_scene_baseline"], targets)
-            entry["seconds"] = timeline[-1]["seconds"]
-            results["per_scene_baseline"].append(entry)
+            results["per_scene_baseline"].append(metrics(renders["per_scene_baseline"], targets))
             timing["timelines"][f"{scene.name}/per_scene_baseline"] = timeline
+            timing["fit_seconds"]["per_scene_baseline"].append(timeline[-1]["seconds"])
             timing["baseline_seconds_to_npbgpp_psnr"].append(time_to_reach(timeline, results["npbgpp"][-1]["psnr"]))
-        write_pictures(pictures, scene, frames, renders, cfg.eval.grid_frames)
+        write_pictures(run, scene, frames, renders, cfg.eval.grid_frames)
+        if not summary_written:
+            labelled_grid(run.pictures / SUMMARY_PICTURE, scene, frames, renders, min(cfg.eval.grid_frames, 3))
+            run.add_caption(SUMMARY_PICTURE, f"NPBG++ without per-scene optimisation, after ft and the per-scene "
+                                             f"baseline on hold-out frames of the unseen scene {scene.name} "
+                                             "(columns: target | methods | error of NPBG++).")
+            summary_written = True
         intrinsics, w2c = orbit_cameras(scene, cfg.eval.orbit_frames, cfg.render.up_axis)
-        orbit = _render_cameras(model, descriptors, intrinsics, w2c, scene.height, scene.width)
-        write_video(pictures / f"{scene.name}_orbit.mp4", orbit.permute(0, 2, 3, 1).cpu().numpy(),
-                    fps=cfg.eval.orbit_fps)
+        orbit = render_cameras(model, descriptors, intrinsics, w2c, scene.height, scene.width)
+        orbit_name = f"{scene.name}_orbit.mp4"
+        write_video(run.pictures / orbit_name, orbit.permute(0, 2, 3, 1).cpu().numpy(), fps=cfg.eval.orbit_fps)
+        run.add_caption(orbit_name, f"NPBG++ renders of scene {scene.name} along an orbit at the input cameras' "
+                                    "mean distance and elevation (no per-scene optimisation).")
     summary = {name: _average(entries) for name, entries in results.items() if entries}
-    save_json(summary, run_dir / "metrics.json")
+    summary["headline"] = headline(summary)
+    model_file = load_checkpoint(model_path(run), weights_only=True)
+    steps = {"train": int(model_file.get("step", 0))}
+    if cfg.eval.run_finetune:
+        steps["ft"] = cfg.finetune.steps
+    if cfg.eval.run_baseline:
+        steps["baseline"] = cfg.baseline.steps
+    block = provenance(cfg, seed=cfg.seed, steps=steps, wall_time_s=clock.seconds(),
+                       time_limit_reached=bool(model_file.get("time_limit_reached", False)))
+    run.write_metrics(summary, block)
     details = {"holdout_scenes": holdout_names, "lpips_unavailable_reason": metrics.lpips_reason, **timing}
-    save_json(details, run_dir / "eval_details.json")
-    write_markdown(run_dir / "results.md", results_markdown(summary, details, cfg))
+    save_json(details, run / DETAILS_FILE)
+    run.write_results(results_markdown(summary, details, cfg, time_limit_message({"provenance": block})))
     return summary
 
 
+def headline(summary: dict) -> dict:
+    """The two or three numbers of the workspace table."""
+    numbers = {f"{METHOD_LABELS[key]} PSNR dB": round(summary[key]["psnr"], 2) for key in METHOD_LABELS
+               if key in summary}
+    return numbers
+
+
 @torch.no_grad()
-def _render_cameras(model, descriptors, intrinsics, w2c, height, width, batch: int = 4) -> torch.Tensor:
+def render_cameras(model, descriptors, intrinsics, w2c, height, width, batch: int = 4) -> torch.Tensor:
     chunks = [model.render(descriptors, k, t, height, width).clamp(0, 1)
               for k, t in zip(intrinsics.split(batch), w2c.split(batch), strict=True)]
     return torch.cat(chunks)
@@ -188,7 +249,7 @@ def _fmt(value, digits=3):
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig) -> str:
+def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig, warning: str | None = None) -> str:
     dataset = {"synthetic": "built-in synthetic", "nerf_synthetic": "NeRF-Synthetic", "dtu": "DTU",
                "scannet": "ScanNet"}[cfg.data.kind]
     labels = {"npbgpp": "NPBG++ (no per-scene optimisation)", "npbgpp_ft": "NPBG++ ft",
@@ -197,8 +258,9 @@ def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig) -> str:
     for key, label in labels.items():
         if key in summary:
             entry = summary[key]
+            fit = details["fit_seconds"].get(key)
             rows.append([label, _fmt(entry.get("psnr"), 2), _fmt(entry.get("ssim")), _fmt(entry.get("lpips")),
-                         _fmt(entry.get("seconds"), 1) if "seconds" in entry else ""])
+                         _fmt(float(np.mean(fit)), 1) if fit else ""])
     ours = markdown_table(["method", "PSNR", "SSIM", "LPIPS", "fit seconds"], rows).rstrip()
     thesis_rows = [[method] + [f"{v[0]:.2f} / {v[1]:.3f} / {v[2]:.3f}" for v in per_set.values()]
                    for method, per_set in THESIS_TABLE3.items()]
@@ -219,7 +281,8 @@ def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig) -> str:
             ratio = float(np.mean(reach)) / first_render
             checks.append(f"time to first render {first_render:.2f} s vs {np.mean(reach):.1f} s for the baseline to "
                           f"reach the same PSNR ({ratio:.0f}x)")
-    lines = [
+    lines = [f"**Warning: {warning}**", ""] if warning else []
+    lines += [
         f"# NPBG++ results ({dataset}; hold-out frames of hold-out scenes {', '.join(details['holdout_scenes'])})",
         "",
         ours,

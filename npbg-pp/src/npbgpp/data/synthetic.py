@@ -25,7 +25,7 @@ from shared_utils.errors import InputError
 from shared_utils.io import atomic_write, load_json, save_json
 
 from npbgpp.config import SyntheticConfig
-from npbgpp.scenes.scene import SceneData, scene_from_numpy
+from npbgpp.data.scene import SceneData, scene_from_numpy
 
 FLOOR_HALF_SIZE = 1.5
 SCENE_TARGET = (0.0, 0.0, 0.35)
