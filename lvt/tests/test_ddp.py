@@ -17,7 +17,8 @@ SCRIPT = textwrap.dedent(
     from shared_utils.training import TrainerConfig, build_trainer
     from torch.utils.data import DataLoader
 
-    from lvt.modules import VQVAEModule
+    from lvt.config import VQVAEConfig
+    from lvt.lightning import VQVAEModule
 
     out = sys.argv[1]
 
@@ -35,8 +36,8 @@ SCRIPT = textwrap.dedent(
 
     lightning.seed_everything(0)
     frames = [torch.rand(3, 16, 16) * 2 - 1 for _ in range(32)]
-    module = VQVAEModule(dict(hidden_channels=8, channels=8, res_channels=4, num_parts=2, codebook_size=8,
-                              dead_code_threshold=1.0), lr=1e-3)
+    module = VQVAEModule(VQVAEConfig(hidden_channels=8, channels=8, res_channels=4, num_parts=2, codebook_size=8,
+                                     dead_code_threshold=1.0, lr=1e-3), seed=0)
     cfg = TrainerConfig(max_steps=3, accelerator="cpu", devices=2, strategy="ddp", enable_progress_bar=False)
     trainer = build_trainer(cfg, out, extra_callbacks=[DumpCodebook()])
     trainer.fit(module, DataLoader(frames, batch_size=4, shuffle=True))

@@ -1,117 +1,94 @@
-"""Console script ``lvt``: the two training stages, latent extraction, sampling, evaluation and the pipeline."""
+"""Latent Video Transformer (thesis section 3.1): data, the two training stages, evaluation, sampling."""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import sys
 
-import torch
-from shared_utils.config import save_config
-from shared_utils.errors import InputError, cli_entry
-from shared_utils.runtime import select_device
+from shared_utils.cli import MemberCLI
+from shared_utils.run import RunClock, RunDir, time_limit_message
 
-from lvt.config import LVTConfig, load_lvt_config
+from lvt import config
 
-DEFAULT_RUN = "outputs/lvt/default"
-
-
-def _config(args) -> LVTConfig:
-    """--config when given; else the run folder's own config.yaml (eval/sample) or the CPU config."""
-    name = args.config
-    if name is None:
-        saved = Path(args.run_dir) / "config.yaml"
-        name = str(saved) if saved.is_file() else "cpu"
-    return load_lvt_config(name, args.overrides)
+HEADLINE_KEYS = ("bits_per_dim", "bits_per_dim_uniform", "bits_per_dim_no_temporal", "recon_psnr", "sample_psnr",
+                 "last_frame_psnr", "fvd")
+SAMPLE_FOLDER = "sampled/"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lvt", description="Latent Video Transformer (thesis section 3.1)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    commands = {
-        "pipeline": "data -> VQ-VAE -> latents -> transformers -> evaluation (make train-lvt)",
-        "train-vqvae": "train the frame VQ-VAE (stage 1)",
-        "encode": "encode the train/test videos to latent codes cached with the codebook hash",
-        "train-transformer": "train the latent transformer (stage 2) and, if configured, the per-frame model",
-        "sample": "prime with real frames and generate the rest; writes the grid, GIF and MP4",
-        "eval": "re-evaluate a trained run and rewrite metrics.json and results.md",
-    }
-    for name, help_text in commands.items():
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--config", default=None, help="shipped config name (cpu, thesis, ...) or YAML path")
-        folder = "--output-dir" if name in ("pipeline", "train-vqvae", "encode", "train-transformer") else "--run-dir"
-        command.add_argument(folder, dest="run_dir", default=DEFAULT_RUN, help="run folder")
-        if name == "sample":
-            command.add_argument("--naive", action="store_true", help="use the naive (uncached) sampler")
-        command.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. vqvae.trainer.max_steps=10")
-    return parser
+def _make_data(args, cfg) -> None:
+    from lvt.data.videos import prepare_videos
+
+    print(prepare_videos(cfg.data))
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    for item in args.overrides:
-        if "=" not in item:
-            raise InputError(f"override '{item}' is not of the form key=value")
-    cfg = _config(args)
-    torch.set_float32_matmul_precision("high")
-    run_dir = Path(args.run_dir)
-    from lvt import eval as evaluation
-    from lvt import train
+def _train(args, cfg) -> None:
+    from lvt.train import train
 
-    if args.command in ("pipeline", "train-vqvae", "encode", "train-transformer"):
-        save_config(cfg, run_dir / "config.yaml")
-    if args.command == "pipeline":
-        train.run_training(cfg, run_dir)
-        metrics = evaluation.evaluate(cfg, run_dir)
-        _report(metrics, run_dir)
-    elif args.command == "train-vqvae":
-        print(f"VQ-VAE weights: {train.train_vqvae(cfg, run_dir)}")
-    elif args.command == "encode":
-        train_codes, test_codes = train.encode_latents(cfg, run_dir)
-        print(f"latents: train {tuple(train_codes.shape)}, test {tuple(test_codes.shape)} in {run_dir / 'latents'}")
-    elif args.command == "train-transformer":
-        print(f"transformer weights: {train.train_transformer(cfg, run_dir, temporal=True)}")
-        if cfg.transformer.train_no_temporal:
-            print(f"per-frame transformer weights: {train.train_transformer(cfg, run_dir, temporal=False)}")
-    elif args.command == "sample":
-        _sample(cfg, run_dir, cached=not args.naive)
-    elif args.command == "eval":
-        _report(evaluation.evaluate(cfg, run_dir), run_dir)
+    print(f"trained run: {train(cfg, args.output_dir)}")
 
 
-def _sample(cfg: LVTConfig, run_dir: Path, cached: bool) -> None:
-    from lvt.data.videos import build_video_dataset
-    from lvt.eval import decode_latent_videos, write_pictures
-    from lvt.latents import load_latents
-    from lvt.sampling import sample_latents
-    from lvt.train import load_transformer, load_vqvae
-
-    device = select_device(cfg.device)
-    vqvae = load_vqvae(run_dir).to(device)
-    model = load_transformer(run_dir).to(device)
-    codes = load_latents(run_dir / "latents" / "test.pt", vqvae)
-    videos = build_video_dataset(cfg.data, "test")
-    count = min(cfg.sample.num_videos, len(codes))
-    priming = min(cfg.sample.num_priming_frames, cfg.data.num_frames - 1)
-    sampled = sample_latents(model, codes[:count, :priming].to(device), cfg.sample.seed, cached=cached,
-                             temperature=cfg.sample.temperature)
-    generated = decode_latent_videos(vqvae, sampled.cpu())
-    real = torch.stack([videos[i] for i in range(count)])
-    generated[:, :priming] = real[:, :priming]
-    out = run_dir / "samples"
-    write_pictures(out, real, generated, cfg.sample.fps)
-    print(f"samples written to {out}")
-
-
-def _report(metrics: dict, run_dir: Path) -> None:
-    keys = ("bits_per_dim", "bits_per_dim_uniform", "bits_per_dim_no_temporal", "recon_psnr", "sample_psnr",
-            "last_frame_psnr", "fvd")
-    for key in keys:
+def _print_metrics(metrics: dict, run: RunDir) -> None:
+    for key in HEADLINE_KEYS:
         print(f"{key}: {metrics[key]}")
     if metrics["fvd"] is None:
         print(f"fvd_reason: {metrics['fvd_reason']}")
-    print(f"metrics: {run_dir / 'metrics.json'}")
+    print(f"wrote {run.metrics}, {run.results} and {run.pictures}/")
 
+
+def _eval(args, cfg) -> None:
+    from lvt.evaluate import evaluate
+
+    _print_metrics(evaluate(cfg, args.run_dir), RunDir(args.run_dir))
+
+
+def _pipeline(args, cfg) -> int:
+    from lvt.data.videos import prepare_videos
+    from lvt.evaluate import evaluate
+    from lvt.train import train
+
+    clock = RunClock()
+    print(prepare_videos(cfg.data))
+    run = RunDir(train(cfg, args.output_dir))
+    metrics = evaluate(cfg, run.path, clock=clock)
+    _print_metrics(metrics, run)
+    message = time_limit_message(metrics)
+    if message is not None:
+        print(f"warning: {message}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _sample(args, cfg) -> None:
+    import torch
+
+    from lvt.data.videos import build_video_dataset
+    from lvt.evaluate import primed_samples, write_sample_pictures
+    from lvt.latents import load_latents
+    from lvt.train import latents_path, load_transformer, load_vqvae
+
+    run = RunDir(args.run_dir)
+    vqvae = load_vqvae(run)
+    model = load_transformer(run)
+    codes = load_latents(latents_path(run, "test"), vqvae)
+    videos = build_video_dataset(cfg.data, "test")
+    count = min(cfg.sample.num_videos, len(codes), len(videos))
+    priming = min(cfg.sample.num_priming_frames, cfg.data.num_frames - 1)
+    real = torch.stack([videos[i] for i in range(count)])
+    generated = primed_samples(model, vqvae, codes[:count], real, priming, cfg.sample.seed,
+                               cached=not args.naive, temperature=cfg.sample.temperature)
+    write_sample_pictures(run, SAMPLE_FOLDER, real, generated, priming, cfg)
+    print(f"samples written to {run.pictures / SAMPLE_FOLDER}")
+
+
+cli = MemberCLI("lvt", __doc__, config.load)
+cli.add("make-data", _make_data, "generate the built-in sprite videos, or check every video of a real data set")
+cli.add("train", _train, "train the VQ-VAE, encode the latents, train the transformers (resumes; finished stages "
+        "are reused)", kind="new")
+cli.add("eval", _eval, "evaluate a trained run: metrics.json, results.md, pictures/", kind="existing", report=True)
+cli.add("pipeline", _pipeline, "make-data + train + eval (make train-lvt); exits 3 when an opt-in time limit cut "
+        "training short", kind="new", report=True)
+cli.add("sample", _sample, "prime with real test frames and generate the rest: pictures/sampled/",
+        kind="existing").add_argument("--naive", action="store_true", help="use the naive (uncached) sampler")
+main = cli.main
 
 if __name__ == "__main__":
     main()

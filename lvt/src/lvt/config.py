@@ -26,8 +26,8 @@ class SyntheticConfig:
 @dataclass
 class DataConfig:
     source: Literal["synthetic", "bair", "video_folder"] = "synthetic"
-    # bair: folder holding {split}/{record}/{k}/{0..29}.png; video_folder: {split}/**/*.mp4 etc.;
-    # None -> $THESIS_DATA_ROOT/lvt/<source> or data/lvt/<source>
+    # synthetic: where the generated videos are cached; bair: folder holding {split}/{record}/{k}/{0..29}.png;
+    # video_folder: {split}/**/*.mp4 etc. None -> $THESIS_DATA_ROOT/lvt (synthetic) or .../lvt/<source>, else data/lvt
     root: str | None = None
     num_frames: int = 16
     resolution: int = 64
@@ -120,6 +120,6 @@ class LVTConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def load_lvt_config(name_or_path: str | Path = "cpu", overrides: tuple[str, ...] | list[str] = ()) -> LVTConfig:
-    """A shipped config by stem (``cpu``, ``thesis``...) or a YAML path, with ``a.b=value`` overrides."""
+def load(name_or_path: str | Path = "cpu", overrides: tuple[str, ...] | list[str] = ()) -> LVTConfig:
+    """A shipped config by stem (``tiny``, ``cpu``, ``thesis``...) or a YAML path, with ``a.b=value`` overrides."""
     return load_config(LVTConfig, packaged_config("lvt", str(name_or_path)), overrides=list(overrides))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_torch_save
+from shared_utils.io import atomic_torch_save, load_checkpoint
 from torch.utils.data import DataLoader, Dataset
 
 from lvt.data.videos import to_model_range
@@ -38,17 +38,16 @@ def load_latents(path: str | Path, vqvae: VQVAE) -> torch.Tensor:
     """codes (N, T, h, w, n_c) int64; refuses a cache written with another codebook."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"latent cache '{path}' not found (run `lvt encode` first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        codes, stored = payload["codes"], payload["codebook_hash"]
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise InputError(f"latent cache '{path}' is corrupt ({type(exc).__name__})") from exc
+        raise InputError(f"latent cache '{path}' not found (run `lvt train` first)")
+    payload = load_checkpoint(path, weights_only=True)
+    codes, stored = payload.get("codes"), payload.get("codebook_hash")
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 5:
+        raise InputError(f"latent cache '{path}' holds no (N, T, h, w, n_c) codes: it is corrupt")
     current = vqvae.quantizer.codebook_hash()
     if stored != current:
         raise InputError(
             f"latent cache '{path}' was made with codebook {stored}, but the VQ-VAE has codebook {current}; "
-            "re-run `lvt encode`"
+            "delete it and run `lvt train` again"
         )
     return codes.long()
 

@@ -6,7 +6,6 @@ Every data set yields uint8 videos (T, H, W, 3); models see float frames in [-1,
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from shared_utils.errors import InputError
 from shared_utils.io import atomic_write, read_image, read_video
+from shared_utils.run import data_lock, data_root
 from torch.utils.data import Dataset
 
 from lvt.config import DataConfig
@@ -146,42 +146,86 @@ class FrameDataset(Dataset):
         return to_model_range(self.videos[video][frame])
 
 
-def data_root() -> Path:
-    """``$THESIS_DATA_ROOT/lvt`` when set, else ``data/lvt`` under the working directory."""
-    base = os.environ.get("THESIS_DATA_ROOT")
-    return Path(base) / "lvt" if base else Path("data") / "lvt"
+MEMBER = "lvt"
 
 
-def synthetic_videos(cfg: DataConfig, split: str) -> np.ndarray:
-    """The built-in sprite videos of one split, generated once and cached as .npy under :func:`data_root`."""
+def synthetic_path(cfg: DataConfig, split: str) -> Path:
+    """The cache file of one split of the built-in videos; its name hashes every setting it depends on."""
     syn = cfg.synthetic
     count, seed = (syn.num_train, syn.train_seed) if split == "train" else (syn.num_test, syn.test_seed)
     key = f"{count}-{cfg.num_frames}-{cfg.resolution}-{syn.num_sprites}-{syn.sprite_size}-{syn.speed}-{seed}"
-    path = data_root() / f"sprites-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy"
-    if path.is_file():
-        try:
-            return np.load(path, mmap_mode="r")  # large sets stay on disk; frames are read on access
-        except (OSError, ValueError):
-            pass  # a corrupt cache is regenerated below
-    videos = make_sprite_videos(
-        count,
-        cfg.num_frames,
-        cfg.resolution,
-        num_sprites=syn.num_sprites,
-        sprite_size=tuple(syn.sprite_size),
-        speed=tuple(syn.speed),
-        seed=seed,
-    )
-    with atomic_write(path) as handle:
-        np.save(handle, videos)
+    return data_root(MEMBER, cfg.root) / f"sprites-{split}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy"
+
+
+def _split_size(cfg: DataConfig, split: str) -> int:
+    return cfg.synthetic.num_train if split == "train" else cfg.synthetic.num_test
+
+
+def _read_cached(path: Path, expected: tuple[int, ...]) -> np.ndarray:
+    """The cached videos, memory-mapped (large sets stay on disk); a damaged file is named, not regenerated over:
+    files appear only by atomic rename, so damage means something else wrote there."""
+    try:
+        videos = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"data file '{path}' is damaged ({type(exc).__name__}); "
+                         "delete it to generate it again") from exc
+    if videos.shape != expected or videos.dtype != np.uint8:
+        raise InputError(f"data file '{path}' holds {videos.dtype} {tuple(videos.shape)}, expected uint8 {expected}; "
+                         "delete it to generate it again")
     return videos
+
+
+def synthetic_videos(cfg: DataConfig, split: str) -> np.ndarray:
+    """The built-in sprite videos of one split, generated once (under the data folder's lock, renamed into place
+    when complete) and cached as .npy."""
+    path = synthetic_path(cfg, split)
+    expected = (_split_size(cfg, split), cfg.num_frames, cfg.resolution, cfg.resolution, 3)
+    if path.is_file():
+        return _read_cached(path, expected)
+    with data_lock(path.parent):
+        if path.is_file():  # another run generated it while this one waited for the lock
+            return _read_cached(path, expected)
+        syn = cfg.synthetic
+        videos = make_sprite_videos(
+            expected[0],
+            cfg.num_frames,
+            cfg.resolution,
+            num_sprites=syn.num_sprites,
+            sprite_size=tuple(syn.sprite_size),
+            speed=tuple(syn.speed),
+            seed=syn.train_seed if split == "train" else syn.test_seed,
+        )
+        with atomic_write(path) as handle:
+            np.save(handle, videos)
+    return _read_cached(path, expected)
+
+
+def source_root(cfg: DataConfig) -> Path:
+    """The folder of a real data set: ``data.root``, else ``<data root>/<source>``; read only."""
+    if cfg.root not in (None, ""):
+        return data_root(MEMBER, cfg.root, writable=False)
+    return data_root(MEMBER, writable=False) / cfg.source
 
 
 def build_video_dataset(cfg: DataConfig, split: str) -> Dataset:
     """The configured source for ``split`` in {"train", "test"}."""
     if cfg.source == "synthetic":
         return ArrayVideoDataset(synthetic_videos(cfg, split), cfg.num_frames, cfg.resolution, f"sprites-{split}")
-    root = Path(cfg.root) if cfg.root is not None else data_root() / cfg.source
+    root = source_root(cfg)
     folder_split = cfg.train_split if split == "train" else cfg.test_split
     cls = BairFrameFolderDataset if cfg.source == "bair" else VideoFileDataset
     return cls(root, folder_split, cfg.num_frames, cfg.resolution, cfg.max_videos)
+
+
+def prepare_videos(cfg: DataConfig) -> str:
+    """``make-data``: generate the built-in videos, or check that every video of a real data set reads with the
+    configured length and size (so that a bad file is named now, not hours into training). A one-line summary."""
+    sizes = {}
+    for split in ("train", "test"):
+        dataset = build_video_dataset(cfg, split)
+        if cfg.source != "synthetic":
+            for index in range(len(dataset)):
+                dataset[index]
+        sizes[split] = len(dataset)
+    folder = synthetic_path(cfg, "train").parent if cfg.source == "synthetic" else source_root(cfg)
+    return f"{cfg.source} videos ready in {folder}: {sizes['train']} train, {sizes['test']} test"

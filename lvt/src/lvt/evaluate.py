@@ -4,13 +4,13 @@ with real frames (PNG grid, GIF, MP4), the last-frame baseline and FVD when I3D 
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from shared_utils.io import image_grid, markdown_table, save_json, write_image, write_markdown, write_video
+from shared_utils.errors import InputError
+from shared_utils.io import markdown_table, write_video
 from shared_utils.metrics import psnr, ssim
+from shared_utils.run import RunClock, RunDir, provenance
 from shared_utils.runtime import select_device
 
 from lvt.config import LVTConfig
@@ -18,10 +18,22 @@ from lvt.data.videos import build_video_dataset, to_unit_range
 from lvt.fvd import fvd, fvd_unavailable_reason, load_i3d
 from lvt.latents import load_latents
 from lvt.losses import dataset_bits_per_dim
+from lvt.models.transformer import LatentVideoTransformer
 from lvt.models.vqvae import VQVAE
+from lvt.pictures import comparison_rows, video_rows_figure
 from lvt.sampling import sample_latents
-from lvt.train import frames_as_videos, load_transformer, load_vqvae
+from lvt.train import (
+    TRANSFORMER_STAGES,
+    WEIGHTS,
+    frames_as_videos,
+    latents_path,
+    load_transformer,
+    load_vqvae,
+    stage_dir,
+    stage_records,
+)
 
+SUMMARY_PICTURE = "summary.png"
 THESIS_BAIR = [
     ("Baseline (last frame)", "-", "320.90"),
     ("LVT (n_c = 1)", "1.25", "275.71 ± 5.41"),
@@ -50,21 +62,42 @@ def frame_psnr_ssim(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, fl
     return float(psnr(p, t).mean()), float(ssim(p, t).mean())
 
 
-def write_pictures(out: Path, real: torch.Tensor, generated: torch.Tensor, fps: int) -> None:
-    """Grid rows: one video each, real priming frames then generated ones (thesis Fig. 3); plus the ground truth
-    grid and an animation with real (top) and generated (bottom) side by side per video."""
-    def rows(videos: torch.Tensor) -> list[np.ndarray]:
-        return [frame.numpy().astype(np.float32) / 255.0 for video in videos for frame in video]
-
-    columns = generated.shape[1]
-    write_image(out / "samples_grid.png", image_grid(rows(generated), ncols=columns))
-    write_image(out / "ground_truth_grid.png", image_grid(rows(real), ncols=columns))
+def write_sample_pictures(run: RunDir, folder: str, real: torch.Tensor, generated: torch.Tensor, primed: int,
+                          cfg: LVTConfig) -> None:
+    """``{folder}samples.png`` (ground truth and sample rows per video) and an animation of both."""
+    rows = comparison_rows(real.numpy(), generated.numpy(), "sampled", generated=True)
+    title = (f"LVT samples: {primed} real priming frame(s) (green), the rest generated (orange), "
+             f"temperature {cfg.sample.temperature}")
+    video_rows_figure(run.pictures / f"{folder}samples.png", rows, primed, title)
+    run.add_caption(f"{folder}samples.png",
+                    f"Two rows per test video: the ground truth, then the LVT sample primed with its first {primed} "
+                    f"real frame(s) (green border) and generated after them (orange border); column t is frame t.")
     # one animation frame: the videos side by side, real on top, generated below
-    top = torch.cat(list(real), dim=2)
-    bottom = torch.cat(list(generated), dim=2)
-    animation = torch.cat([top, bottom], dim=1).numpy()
-    write_video(out / "samples.gif", animation, fps=fps)
-    write_video(out / "samples.mp4", animation, fps=fps)
+    animation = torch.cat([torch.cat(list(real), dim=2), torch.cat(list(generated), dim=2)], dim=1).numpy()
+    for suffix in ("gif", "mp4"):
+        write_video(run.pictures / f"{folder}samples.{suffix}", animation, fps=cfg.sample.fps)
+        run.add_caption(f"{folder}samples.{suffix}",
+                        f"Top row: ground truth test videos; bottom row: the LVT samples below them (the first "
+                        f"{primed} frame(s) are the real priming frames).")
+
+
+def write_reconstruction_picture(run: RunDir, real: torch.Tensor, reconstructed: torch.Tensor) -> None:
+    rows = comparison_rows(real.numpy(), reconstructed.numpy(), "VQ-VAE", generated=False)
+    video_rows_figure(run.pictures / "reconstructions.png", rows, 0,
+                      "VQ-VAE: ground truth frames and their reconstruction from the latent codes")
+    run.add_caption("reconstructions.png", "Two rows per test video: the ground truth, then the VQ-VAE's "
+                    "reconstruction of every frame from its discrete codes; column t is frame t.")
+
+
+def write_summary_picture(run: RunDir, real: torch.Tensor, generated: torch.Tensor, primed: int,
+                          metrics: dict) -> None:
+    count = min(4, len(real))
+    rows = comparison_rows(real[:count].numpy(), generated[:count].numpy(), "sampled", generated=True)
+    title = (f"LVT: ground truth vs samples after {primed} real frame(s) (green); generated frames orange. "
+             f"Test bits/dim {metrics['bits_per_dim']:.3f} (uniform {metrics['bits_per_dim_uniform']:.1f})")
+    video_rows_figure(run.pictures / SUMMARY_PICTURE, rows, primed, title)
+    run.add_caption(SUMMARY_PICTURE, f"The first {count} test videos, each as ground truth and as the LVT sample "
+                    f"primed with {primed} real frame(s) (green border); orange frames are generated.")
 
 
 def results_markdown(metrics: dict, cfg: LVTConfig) -> str:
@@ -98,7 +131,6 @@ def results_markdown(metrics: dict, cfg: LVTConfig) -> str:
                 ("VQ-VAE reconstruction SSIM", number(metrics["recon_ssim"])),
                 ("Generated frames PSNR vs ground truth (dB)", number(metrics["sample_psnr"], 2)),
                 ("Last-frame baseline PSNR vs ground truth (dB)", number(metrics["last_frame_psnr"], 2)),
-                ("Cached sampling, seconds per generated frame", number(metrics["sample_seconds_per_frame"], 3)),
             ],
         ),
         "",
@@ -115,43 +147,51 @@ def results_markdown(metrics: dict, cfg: LVTConfig) -> str:
     return "\n".join(lines)
 
 
-def evaluate(cfg: LVTConfig, run_dir: str | Path) -> dict:
-    run_dir = Path(run_dir)
+def headline(metrics: dict) -> dict:
+    """The numbers the workspace README shows for LVT."""
+    return {
+        "LVT bits/dim": round(metrics["bits_per_dim"], 3),
+        "per-frame bits/dim": None if metrics["bits_per_dim_no_temporal"] is None
+        else round(metrics["bits_per_dim_no_temporal"], 3),
+        "reconstruction PSNR dB": round(metrics["recon_psnr"], 2),
+    }
+
+
+def evaluate(cfg: LVTConfig, run_dir, clock: RunClock | None = None) -> dict:
+    """Metrics, results table and pictures of a trained run; ``clock`` times the command (pipeline: from its start)."""
+    clock = clock or RunClock()
+    run = RunDir(run_dir)
     device = select_device(cfg.device)
-    vqvae = load_vqvae(run_dir).to(device)
+    vqvae = load_vqvae(run).to(device)
     test_videos_ds = build_video_dataset(cfg.data, "test")
     limit = len(test_videos_ds)
     if cfg.eval.max_test_videos is not None:
         limit = min(cfg.eval.max_test_videos, limit)
     test_videos = torch.stack([test_videos_ds[i] for i in range(limit)])
-    test_codes = load_latents(run_dir / "latents" / "test.pt", vqvae)[:limit]
+    test_codes = load_latents(latents_path(run, "test"), vqvae)[:limit]
+    if len(test_codes) < limit:
+        raise InputError(f"latent cache '{latents_path(run, 'test')}' holds {len(test_codes)} test videos, "
+                         f"the data set {limit}")
 
-    recon_psnr, recon_ssim = frame_psnr_ssim(decode_latent_videos(vqvae, test_codes), test_videos)
+    reconstructed = decode_latent_videos(vqvae, test_codes)
+    recon_psnr, recon_ssim = frame_psnr_ssim(reconstructed, test_videos)
 
     priming = cfg.transformer.num_priming_frames
-    model = load_transformer(run_dir, temporal=True).to(device)
+    model = load_transformer(run, temporal=True).to(device)
     bpd = dataset_bits_per_dim(model, test_codes, priming)
     bpd_no_temporal = None
-    if (run_dir / "transformer_no_temporal" / "transformer.pt").is_file():
-        per_frame = load_transformer(run_dir, temporal=False).to(device)
+    if (stage_dir(run, TRANSFORMER_STAGES[False]) / WEIGHTS).is_file():
+        per_frame = load_transformer(run, temporal=False).to(device)
         bpd_no_temporal = dataset_bits_per_dim(per_frame, frames_as_videos(test_codes, priming), 0)
 
     sample_priming = min(cfg.sample.num_priming_frames, cfg.data.num_frames - 1)
     count = min(cfg.sample.num_videos, limit)
-    primer = test_codes[:count, :sample_priming].to(device)
-    start = time.perf_counter()
-    sampled = sample_latents(
-        model, primer, cfg.sample.seed, cached=cfg.sample.cached, temperature=cfg.sample.temperature
-    )
-    seconds_per_frame = (time.perf_counter() - start) / max(1, cfg.data.num_frames - sample_priming)
-    generated = decode_latent_videos(vqvae, sampled.cpu())
-    # thesis Fig. 3: real priming frames, then generated ones
-    generated[:, :sample_priming] = test_videos[:count, :sample_priming]
     real = test_videos[:count]
+    generated = primed_samples(model, vqvae, test_codes[:count], real, sample_priming, cfg.sample.seed,
+                               cached=cfg.sample.cached, temperature=cfg.sample.temperature)
     last_frame = real[:, sample_priming - 1 : sample_priming].expand_as(real).clone()
     sample_psnr, sample_ssim = frame_psnr_ssim(generated[:, sample_priming:], real[:, sample_priming:])
     last_psnr, last_ssim = frame_psnr_ssim(last_frame[:, sample_priming:], real[:, sample_priming:])
-    write_pictures(run_dir, real, generated, cfg.sample.fps)
 
     fvd_value = fvd_std = fvd_baseline = None
     reason = fvd_unavailable_reason(cfg.data.num_frames, cfg.eval.i3d_weights)
@@ -174,7 +214,6 @@ def evaluate(cfg: LVTConfig, run_dir: str | Path) -> dict:
         "sample_ssim": sample_ssim,
         "last_frame_psnr": last_psnr,
         "last_frame_ssim": last_ssim,
-        "sample_seconds_per_frame": seconds_per_frame,
         "sampler": "cached" if cfg.sample.cached else "naive",
         "num_test_videos": limit,
         "num_sampled_videos": count,
@@ -184,9 +223,40 @@ def evaluate(cfg: LVTConfig, run_dir: str | Path) -> dict:
         "num_channels": vqvae.num_parts,
         "codebook_size": vqvae.codebook_size,
     }
-    save_json(metrics, run_dir / "metrics.json")
-    write_markdown(run_dir / "results.md", results_markdown(metrics, cfg))
-    return metrics
+    metrics["headline"] = headline(metrics)
+
+    write_sample_pictures(run, "", real, generated, sample_priming, cfg)
+    write_reconstruction_picture(run, test_videos[: min(4, limit)], reconstructed[: min(4, limit)])
+    write_summary_picture(run, real, generated, sample_priming, metrics)
+
+    records = stage_records(run)
+    block = provenance(cfg, seed=cfg.seed, steps={name: record.steps for name, record in records.items()},
+                       wall_time_s=clock.seconds(),
+                       time_limit_reached=any(record.time_limit_reached for record in records.values()))
+    run.write_metrics(metrics, block)
+    run.write_results(results_markdown(metrics, cfg))
+    return run.read_metrics()
+
+
+def primed_samples(model: LatentVideoTransformer, vqvae: VQVAE, codes: torch.Tensor, real: torch.Tensor,
+                   priming: int, seed: int, cached: bool = True, temperature: float = 1.0) -> torch.Tensor:
+    """uint8 videos: the real priming frames (thesis Fig. 3), then frames decoded from sampled codes."""
+    device = next(model.parameters()).device
+    sampled = sample_latents(model, codes[:, :priming].to(device), seed, cached=cached, temperature=temperature)
+    generated = decode_latent_videos(vqvae, sampled.cpu())
+    generated[:, :priming] = real[:, :priming]
+    return generated
+
+
+def fvd_sample_videos(model: LatentVideoTransformer, vqvae: VQVAE, codes: torch.Tensor, real: torch.Tensor,
+                      priming: int, batch_size: int, seed: int) -> torch.Tensor:
+    """One generated video per real one (``len(real)`` of them), sampled ``batch_size`` at a time."""
+    count = len(real)
+    batches = []
+    for start in range(0, count, batch_size):
+        stop = min(start + batch_size, count)
+        batches.append(primed_samples(model, vqvae, codes[start:stop], real[start:stop], priming, seed + start))
+    return torch.cat(batches)
 
 
 def _fvd_trials(cfg, model, vqvae, test_codes, test_videos, priming, device) -> tuple[float, float, float]:
@@ -196,13 +266,8 @@ def _fvd_trials(cfg, model, vqvae, test_codes, test_videos, priming, device) -> 
     real = test_videos[:count]
     values = []
     for trial in range(cfg.eval.fvd_trials):
-        generated = []
-        for start in range(0, count, cfg.eval.fvd_batch_size):
-            primer = test_codes[start : start + cfg.eval.fvd_batch_size, :priming].to(device)
-            sampled = sample_latents(model, primer, cfg.sample.seed + 1000 * trial + start, cached=True)
-            generated.append(decode_latent_videos(vqvae, sampled.cpu()))
-        videos = torch.cat(generated)
-        videos[:, :priming] = real[:, :priming]
+        videos = fvd_sample_videos(model, vqvae, test_codes, real, priming, cfg.eval.fvd_batch_size,
+                                   cfg.sample.seed + 1000 * trial)
         values.append(fvd(i3d, real, videos, cfg.eval.fvd_batch_size))
     baseline = real[:, priming - 1 : priming].expand_as(real).clone()
     baseline[:, :priming] = real[:, :priming]

@@ -1,0 +1,52 @@
+"""Labelled pictures of videos: rows of frames with a caption per row and per column, priming frames marked."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from shared_utils.io import atomic_write
+
+PRIMED_COLOUR = "#2ca02c"
+GENERATED_COLOUR = "#ff7f0e"
+
+
+def video_rows_figure(path: Path, rows: list[tuple[str, np.ndarray, bool]], primed: int, title: str) -> None:
+    """One labelled row per ``(label, uint8 video (T, H, W, 3), generated)``; column ``t`` is frame ``t``. In rows
+    with ``generated`` set, the ``primed`` real frames get a green border and the generated ones an orange one."""
+    frames = rows[0][1].shape[0]
+    figure = Figure(figsize=(1.0 + 0.9 * frames, 0.6 + 0.95 * len(rows)), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(rows), frames, squeeze=False)
+    for r, (label, video, generated) in enumerate(rows):
+        for t in range(frames):
+            axis = axes[r, t]
+            axis.imshow(video[t], interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if generated:
+                colour = PRIMED_COLOUR if t < primed else GENERATED_COLOUR
+                for spine in axis.spines.values():
+                    spine.set_edgecolor(colour)
+                    spine.set_linewidth(2.5)
+            if r == 0:
+                axis.set_title(f"t={t}" + (" (real)" if t < primed else ""), fontsize=7)
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.97 if len(rows) > 4 else 0.92))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def comparison_rows(real: np.ndarray, other: np.ndarray, other_label: str, generated: bool):
+    """Rows alternating ground truth and ``other`` per video, labelled ``video i: ...``."""
+    rows = []
+    for index, (truth, candidate) in enumerate(zip(real, other, strict=True)):
+        rows.append((f"video {index}\nground truth", truth, False))
+        rows.append((f"video {index}\n{other_label}", candidate, generated))
+    return rows
