@@ -17,17 +17,17 @@ from pathlib import Path
 import mcubes
 import torch
 from multi_neus.config import MultiNeuSConfig, load
+from multi_neus.data.generate import prepare_data
 from multi_neus.data.scene import load_split
-from multi_neus.evaluation import h3ds_chamfer
+from multi_neus.evaluate import h3ds_chamfer
 from multi_neus.geometry.rays import camera_rays
 from multi_neus.losses import neus_loss
 from multi_neus.mesh import extract_mesh, sdf_grid
 from multi_neus.models.multi_neus import MultiNeuS
 from multi_neus.models.renderer import render_rays, render_rays_chunked
-from multi_neus.pipeline import data_root
 from multi_neus.train import fit_multineus, fit_scratch, load_model
-from shared_utils.config import load_config
 from shared_utils.io import markdown_table, save_json
+from shared_utils.run import RunDir
 
 
 def _rays(n: int):
@@ -79,10 +79,10 @@ def bench_fit_curve(run_dir: Path, budgets: list[int]) -> dict:
     meta_file = run_dir / "meta" / "model.pt"
     if not meta_file.exists():
         return {"skipped": f"no meta-learned model at {meta_file}: run `make train-multineus` first"}
-    run_cfg = load_config(MultiNeuSConfig, run_dir / "config.yaml")
+    run_cfg = RunDir(run_dir).load_config(load)
     _, meta_model, _ = load_model(meta_file)
-    scene = load_split(data_root(run_cfg), "test", run_cfg.data.downscale)[0]
-    inputs = scene.subset(run_cfg.fit.views)
+    scene = load_split(prepare_data(run_cfg), "test", run_cfg.data.downscale)[0]
+    inputs = scene.subset([run_cfg.eval.frontal_view])
     curve = []
     for budget in budgets:
         cfg = copy.deepcopy(run_cfg)
@@ -90,8 +90,8 @@ def bench_fit_curve(run_dir: Path, budgets: list[int]) -> dict:
         cfg.fit.stage1_decay_step = max(1, round(budget * 0.5))
         cfg.fit.stage2_steps = budget - cfg.fit.stage1_steps
         with tempfile.TemporaryDirectory() as tmp:
-            multi, _ = fit_multineus(cfg, meta_model, inputs, Path(tmp) / "multineus")
-            scratch = fit_scratch(cfg, inputs, Path(tmp) / "scratch")
+            multi = fit_multineus(cfg, meta_model, inputs, Path(tmp) / "multineus")[0][-1].model
+            scratch = fit_scratch(cfg, inputs, Path(tmp) / "scratch").model
         row = {"iterations": budget}
         for name, model in (("multineus", multi), ("scratch", scratch)):
             mesh = extract_mesh(model, 0, scene.scale_mat, cfg.eval.mesh_resolution, cfg.eval.mesh_bound, False)

@@ -24,3 +24,14 @@ def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("multineus_data")
     ensure_synthetic_dataset(root, load("tiny").data.synthetic)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory):
+    """One uninterrupted `multineus pipeline --config tiny` run (seed 0), shared by the smoke, determinism and
+    kill -9 tests."""
+    from multi_neus.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    assert main(["pipeline", "--config", "tiny", "--output-dir", str(out), f"data.root={tiny_dataset}"]) == 0
+    return out

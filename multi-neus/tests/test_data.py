@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from multi_neus.data.head_family import LANDMARK_NAMES, HeadParameters, HeadShape, sphere_trace
-from multi_neus.data.rays import MultiSceneRayDataset, SceneRays
+from multi_neus.data.rays import MultiSceneRayBatches, SceneRays
 from multi_neus.data.scene import load_scene, load_split
 from shared_utils.errors import InputError
 from shared_utils.io import read_neus_cameras, write_image, write_neus_cameras
@@ -54,9 +54,26 @@ def test_generated_scene_loads_with_consistent_cameras(tiny_dataset):
 
 def test_ray_batches_hold_one_scene(tiny_dataset):
     scenes = [SceneRays(s) for s in load_split(tiny_dataset, "train")]
-    batch = next(iter(MultiSceneRayDataset(scenes, 64, 3, seed=1)))
+    batch = next(iter(MultiSceneRayBatches(scenes, 64, 3, seed=1)))
     assert batch["pixels"].shape == (64, 2) and batch["rgb"].shape == (64, 3) and batch["mask"].shape == (64, 1)
     assert batch["scene"].ndim == 0 and len(batch["view"].unique()) <= 3
+
+
+def test_resumed_ray_batches_continue_the_interrupted_sequence(tiny_dataset):
+    scenes = [SceneRays(s) for s in load_split(tiny_dataset, "train")]
+    uninterrupted = MultiSceneRayBatches(scenes, 16, 3, seed=1, batches_per_epoch=4)
+    expected = [b["pixels"] for _ in range(2) for b in uninterrupted]
+    interrupted = MultiSceneRayBatches(scenes, 16, 3, seed=1, batches_per_epoch=4)
+    first = iter(interrupted)
+    drawn = [next(first)["pixels"] for _ in range(3)]
+    resumed = MultiSceneRayBatches(scenes, 16, 3, seed=1, batches_per_epoch=4)
+    resumed.load_state_dict(interrupted.state_dict())
+    # The interrupted epoch ends after its one remaining batch, then full epochs follow.
+    drawn += [b["pixels"] for b in resumed]
+    assert len(drawn) == 4
+    drawn += [b["pixels"] for b in resumed]
+    assert all(torch.equal(a, b) for a, b in zip(expected, drawn, strict=True))
+    assert not torch.equal(expected[0], expected[1])
 
 
 def test_bad_scene_folders_are_input_errors(tiny_dataset, tmp_path):

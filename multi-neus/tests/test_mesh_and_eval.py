@@ -4,7 +4,7 @@ import torch
 import trimesh
 from multi_neus.config import EvalConfig, load
 from multi_neus.data.head_family import HeadParameters, HeadShape
-from multi_neus.evaluation import h3ds_chamfer
+from multi_neus.evaluate import h3ds_chamfer
 from multi_neus.mesh import extract_mesh, marching_cubes, sdf_grid, vertex_colors
 from multi_neus.models.multi_neus import MultiNeuS
 from scipy.spatial.transform import Rotation

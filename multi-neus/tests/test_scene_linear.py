@@ -1,7 +1,7 @@
 import pytest
 import torch
 from multi_neus.config import load
-from multi_neus.lightning_modules import MetaLearner
+from multi_neus.lightning import MetaLearner
 from multi_neus.models.scene_linear import SceneLinear
 from torch.nn import functional as F
 

@@ -1,104 +1,97 @@
-"""Console script ``multineus``: pipeline, train, fit, mesh, eval, render."""
+"""multineus: 3-D head portraits from one image with multi-scene neural implicit functions (thesis section 3.5).
+
+make-data, train, eval, pipeline (= make-data + train + eval), fit (a scene folder or a photo on a trained run),
+mesh and render (a fitted model.pt).
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from shared_utils.errors import InputError, cli_entry
-from shared_utils.io import load_json, save_json, write_mesh, write_video
+from shared_utils.cli import MemberCLI
+from shared_utils.errors import InputError
+from shared_utils.io import load_json, write_mesh, write_video
+from shared_utils.run import RunClock, RunDir, time_limit_message
 
 from . import config as config_module
-from .data.scene import load_scene, load_split
+from .data.generate import prepare_data
+from .data.scene import load_scene
+from .evaluate import evaluate
 from .mesh import extract_mesh
-from .pipeline import evaluate_run, meta_model_extras, prepare_data, run_pipeline
 from .render import render_view, turntable_cameras
-from .train import fit_multineus, fit_scratch, load_model, meta_learn
+from .train import EXTRAS_FILE, MODEL_FILE, fit_multineus, fit_scratch, load_model, train
 from .wild import wild_scene
 
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="cpu", help="packaged config name (cpu, thesis, ...) or a YAML path")
-    parser.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. meta.trainer.max_steps=10")
+# Pipeline exit code when an opt-in time limit cut training short (everything is still written).
+TIME_LIMITED_EXIT = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="multineus", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pipeline", help="data -> meta-learning -> 1-view fits -> meshes -> metrics -> pictures")
-    p.add_argument("--output-dir", default="outputs/multineus/default")
-    _add_common(p)
-    p = sub.add_parser("train", help="meta-learn on the training scenes (writes OUTPUT/meta/model.pt)")
-    p.add_argument("--output-dir", default="outputs/multineus/default")
-    _add_common(p)
-    p = sub.add_parser("fit", help="fit a new identity from a few views of a scene folder or from one photo")
-    p.add_argument("--meta-model", required=True, help="model.pt written by `multineus train`")
-    p.add_argument("--scene", help="NeuS/IDR or H3DS-style scene folder (known cameras)")
-    p.add_argument("--views", type=int, nargs="+", help="view indices of --scene to fit (default: fit.views)")
-    p.add_argument("--photo", help="a single photo (unknown camera: landmarks + PnP + camera refinement)")
-    p.add_argument("--mask", help="foreground mask of --photo")
-    p.add_argument("--landmarks", help="JSON with the 2-D landmarks of --photo (default: MediaPipe if installed)")
-    p.add_argument("--scratch", action="store_true", help="also fit NeuS from scratch with the same budget")
-    p.add_argument("--output-dir", required=True)
-    _add_common(p)
-    p = sub.add_parser("mesh", help="marching-cubes mesh (PLY, world units, vertex colours) of a fitted model")
-    p.add_argument("--model", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--resolution", type=int)
-    _add_common(p)
-    p = sub.add_parser("eval", help="re-evaluate a pipeline run (meshes, metrics.json, results.md, pictures)")
-    p.add_argument("--run-dir", default="outputs/multineus/default")
-    _add_common(p)
-    p = sub.add_parser("render", help="turntable video of volume renders of a fitted model")
-    p.add_argument("--model", required=True)
-    p.add_argument("--output", required=True, help=".mp4 or .gif")
-    p.add_argument("--frames", type=int, default=36)
-    p.add_argument("--size", type=int, default=96)
-    _add_common(p)
-    return parser
+def _setup() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
 
 
-def _fit_config(args, saved_cfg):
-    """Architecture from the meta-learned model, fitting/eval settings from --config and overrides."""
-    cli_cfg = config_module.load(args.config, args.overrides)
-    saved_cfg.fit, saved_cfg.loss, saved_cfg.eval = cli_cfg.fit, cli_cfg.loss, cli_cfg.eval
-    saved_cfg.seed = cli_cfg.seed
-    return saved_cfg
+def command_make_data(args, cfg) -> None:
+    _setup()
+    print(f"data ready in {prepare_data(cfg)}")
 
 
-def command_fit(args) -> None:
-    meta_cfg, meta_model, _ = load_model(Path(args.meta_model))
-    cfg = _fit_config(args, meta_cfg)
-    output = Path(args.output_dir)
+def command_train(args, cfg) -> None:
+    _setup()
+    print(f"trained run in {train(cfg, args.output_dir)}")
+
+
+def command_eval(args, cfg) -> None:
+    _setup()
+    print(evaluate(cfg, args.run_dir)["headline"])
+
+
+def command_pipeline(args, cfg) -> int:
+    _setup()
+    clock = RunClock()
+    train(cfg, args.output_dir)
+    metrics = evaluate(cfg, args.output_dir)
+    print(f"{metrics['headline']} in {clock.seconds():.0f} s; written to {args.output_dir}")
+    message = time_limit_message(metrics)
+    if message:
+        print(f"warning: {message}", file=sys.stderr)
+        return TIME_LIMITED_EXIT
+    return 0
+
+
+def command_fit(args, cfg) -> None:
+    """Architecture and meta-learned weights from the run; fitting settings from its config plus overrides."""
+    _setup()
+    run = RunDir(args.run_dir)
+    meta_file = run / "meta" / MODEL_FILE
+    _, meta_model, _ = load_model(meta_file)
     if (args.scene is None) == (args.photo is None):
         raise InputError("give exactly one of --scene or --photo")
     if args.scene is not None:
-        scene = load_scene(args.scene)
-        if args.views:
-            cfg.fit.views = args.views
-        scene = scene.subset(cfg.fit.views)
+        scene = load_scene(args.scene).subset(args.views or cfg.fit.views)
     else:
         if args.mask is None:
             raise InputError("--photo needs --mask (the foreground mask of the photo)")
-        extras_file = Path(args.meta_model).parent / "extras.json"
+        extras_file = run / "meta" / EXTRAS_FILE
         extras = load_json(extras_file)
         if "reference_landmarks" not in extras:
             raise InputError(f"{extras_file} has no reference 3-D landmarks: the training scenes had none")
         scene = wild_scene(
             args.photo, args.mask, np.asarray(extras["reference_landmarks"]), np.asarray(extras["mean_intrinsics"]),
-            tuple(extras["image_size"]), np.asarray(extras["scale_mat"]), args.landmarks,
+            tuple(extras["image_size"]), np.asarray(extras["scale_mat"]), cfg.renderer, args.landmarks,
         )
-        cfg.fit.views = [0]
         cfg.fit.cameras.enabled = True
-    model, weights = fit_multineus(cfg, meta_model, scene, output / "multineus")
-    save_json({"weights": weights}, output / "multineus" / "aggregation.json")
-    _write_fitted_mesh(cfg, model, scene.scale_mat, output / "multineus_mesh.ply")
+    output = RunDir(args.output_dir).create()
+    stages, _ = fit_multineus(cfg, meta_model, scene, output / "multineus")
+    _write_fitted_mesh(cfg, stages[-1].model, scene.scale_mat, output / "multineus_mesh.ply")
     if args.scratch:
         scratch = fit_scratch(cfg, scene, output / "scratch")
-        _write_fitted_mesh(cfg, scratch, scene.scale_mat, output / "scratch_mesh.ply")
+        _write_fitted_mesh(cfg, scratch.model, scene.scale_mat, output / "scratch_mesh.ply")
+    print(f"fitted {scene.name}: {output.path}")
 
 
 def _write_fitted_mesh(cfg, model, scale_mat, path: Path, resolution: int | None = None) -> None:
@@ -106,46 +99,61 @@ def _write_fitted_mesh(cfg, model, scale_mat, path: Path, resolution: int | None
     write_mesh(path, mesh.vertices, mesh.faces, np.asarray(mesh.visual.vertex_colors[:, :3]) / 255)
 
 
-def command_mesh(args) -> None:
-    cfg, model, payload = load_model(Path(args.model))
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise InputError(f"'{text}' is not a whole number") from error
+    if value <= 0:
+        raise InputError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def command_mesh(args, cfg) -> None:
+    _setup()
+    model_cfg, model, payload = load_model(Path(args.model))
     scale_mat = np.asarray(payload.get("scale_mat", np.eye(4)))
-    _write_fitted_mesh(cfg, model, scale_mat, Path(args.output), args.resolution)
+    _write_fitted_mesh(model_cfg, model, scale_mat, Path(args.output), args.resolution)
+    print(f"wrote {args.output}")
 
 
-def command_render(args) -> None:
-    cfg, model, _ = load_model(Path(args.model))
+def command_render(args, cfg) -> None:
+    _setup()
+    model_cfg, model, _ = load_model(Path(args.model))
     # Normalised space: the head fills the unit sphere; the camera circles at 3.75 radii (0.6 m / 0.16 m).
     k, c2w = turntable_cameras(args.frames, args.size, distance=3.75)
-    frames = [render_view(model, 0, k, pose, args.size, args.size, cfg.renderer)["color"] for pose in c2w]
+    frames = [render_view(model, 0, k, pose, args.size, args.size, model_cfg.renderer)["color"] for pose in c2w]
     write_video(Path(args.output), np.stack(frames), fps=12)
+    print(f"wrote {args.output}")
 
 
-@cli_entry
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    if args.command == "pipeline":
-        cfg = config_module.load(args.config, args.overrides)
-        metrics = run_pipeline(cfg, Path(args.output_dir))
-        print(metrics)
-    elif args.command == "train":
-        cfg = config_module.load(args.config, args.overrides)
-        root = prepare_data(cfg)
-        scenes = load_split(root, "train", cfg.data.downscale)
-        meta_learn(cfg, scenes, Path(args.output_dir) / "meta")
-        save_json({k: np.asarray(v) for k, v in meta_model_extras(scenes).items()},
-                  Path(args.output_dir) / "meta" / "extras.json")
-    elif args.command == "fit":
-        command_fit(args)
-    elif args.command == "mesh":
-        command_mesh(args)
-    elif args.command == "eval":
-        print(evaluate_run(Path(args.run_dir), overrides=args.overrides))
-    elif args.command == "render":
-        command_render(args)
-    return 0
-
+cli = MemberCLI("multineus", __doc__, config_module.load)
+cli.add("make-data", command_make_data, "generate the synthetic heads into the data root", kind="config")
+cli.add("train", command_train, "meta-learn, then fit every held-out head from its F/L/R views", kind="new")
+cli.add("eval", command_eval, "meshes, Table 7 metrics, results.md and pictures of a trained run", kind="existing",
+        report=True)
+cli.add("pipeline", command_pipeline, "make-data + train + eval (exit 3 when an opt-in time limit cut training)",
+        kind="new", report=True)
+fit = cli.add("fit", command_fit, "fit a new head from views of a scene folder or from one photo, with a trained "
+                                  "run's meta-learned model", kind="existing")
+fit.add_argument("--output-dir", required=True, type=Path, help="folder for the fitted models and meshes")
+fit.add_argument("--scene", help="NeuS/IDR or H3DS-style scene folder (known cameras)")
+fit.add_argument("--views", type=int, nargs="+", help="view indices of --scene to fit (default: fit.views)")
+fit.add_argument("--photo", help="a single photo (unknown camera: landmarks + PnP + camera refinement)")
+fit.add_argument("--mask", help="foreground mask of --photo")
+fit.add_argument("--landmarks", help="JSON with the 2-D landmarks of --photo (default: MediaPipe if it can run)")
+fit.add_argument("--scratch", action="store_true", help="also fit NeuS from scratch with the same budget")
+mesh = cli.add("mesh", command_mesh, "marching-cubes mesh (PLY, world units, vertex colours) of a fitted model.pt",
+               kind="plain")
+mesh.add_argument("--model", required=True, help="model.pt written by train or fit")
+mesh.add_argument("--output", required=True, help=".ply to write")
+mesh.add_argument("--resolution", type=_positive, help="grid size per axis (default: eval.mesh_resolution)")
+render = cli.add("render", command_render, "turntable video of volume renders of a fitted model.pt", kind="plain")
+render.add_argument("--model", required=True, help="model.pt written by train or fit")
+render.add_argument("--output", required=True, help=".mp4 or .gif")
+render.add_argument("--frames", type=_positive, default=36)
+render.add_argument("--size", type=_positive, default=96)
+main = cli.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

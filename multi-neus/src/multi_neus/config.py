@@ -29,7 +29,7 @@ class SyntheticDataConfig:
 
 @dataclass
 class DataConfig:
-    # Folder holding train/ and test/ scene folders; None = data/multineus under the cwd or $THESIS_DATA_ROOT/multineus.
+    # Folder holding train/ and test/ scene folders; None = $THESIS_DATA_ROOT/multineus, else data/multineus.
     root: str | None = None
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     # Image downscale applied when loading real scene folders (1 = native size).
@@ -94,7 +94,7 @@ class MetaLearningConfig:
     lr: float = 1e-3
     warmup_steps: int = 100
     lr_floor: float = 0.05
-    # Batches per Lightning epoch (also used for fitting); last.ckpt is written at each epoch end.
+    # Batches per Lightning epoch (also for fitting); last.ckpt is written every trainer.checkpoint_every_n_steps.
     batches_per_epoch: int = 250
 
 
@@ -125,11 +125,15 @@ class FitConfig:
     scratch_warmup: int = 20
     cameras: CameraCorrectionConfig = field(default_factory=CameraCorrectionConfig)
     log_every_n_steps: int = 25
-    enable_progress_bar: bool = False
 
 
 @dataclass
 class EvalConfig:
+    # Thesis Table 7 (H3DS protocol): every held-out head is fitted three times, each time from one view alone:
+    # frontal, left and right (views of the subject's left / right side), and the Chamfer distances are averaged.
+    frontal_view: int = 0
+    left_view: int = 2
+    right_view: int = 10
     mesh_resolution: int = 96
     mesh_bound: float = 1.01
     world_unit_mm: float = 1000.0

@@ -1,88 +1,123 @@
-"""Meta-learning (multi-scene training) and fitting a new scene from a few views."""
+"""Training: meta-learning over the training scenes, then fitting every held-out head from single views.
+
+Run folder of ``train(cfg, run_dir)`` (every stage is its own ``RunDir`` with ``checkpoints/last.ckpt`` and logs):
+
+    config.yaml, training.json              the config; steps, wall time and time-limit flag of the last training
+    meta/model.pt, meta/extras.json         the meta-learned model; mean intrinsics and 3-D landmarks for photos
+    fit/<scene>/<F|L|R>/multineus/stage1|stage2/model.pt    Multi-NeuS fits from the frontal / left / right view
+    fit/<scene>/<F|L|R>/scratch/model.pt                    NeuS from scratch, same views and iterations
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
-import lightning as L
+import numpy as np
 import torch
-from shared_utils.io import atomic_torch_save
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from shared_utils.errors import InputError
+from shared_utils.io import atomic_torch_save, load_checkpoint, load_json, save_json
+from shared_utils.run import RunClock, RunDir
 from shared_utils.runtime import seed_everything
-from shared_utils.training import TrainerConfig, build_trainer, last_checkpoint
+from shared_utils.training import TrainerConfig, build_trainer, time_limit_reached
 from shared_utils.weights import load_weights_strict
-from torch.utils.data import DataLoader
 
 from .config import MultiNeuSConfig, config_as_dict, config_from_dict
-from .data.rays import MultiSceneRayDataset, SceneRays
-from .data.scene import Scene
+from .data.generate import prepare_data
+from .data.rays import MultiSceneRayBatches, SceneRays
+from .data.scene import Scene, load_split
 from .geometry.rays import camera_rays
-from .lightning_modules import MetaLearner, SceneFitter
+from .lightning import MetaLearner, SceneFitter
 from .losses import neus_loss
 from .models.multi_neus import MultiNeuS
 from .models.renderer import render_rays
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.pt"
+EXTRAS_FILE = "extras.json"
+TRAINING_RECORD = "training.json"
+METHODS = ("multineus", "scratch")
 
 
-def _loader(scenes: list[SceneRays], num_rays: int, max_images: int, seed: int, batches_per_epoch: int) -> DataLoader:
-    dataset = MultiSceneRayDataset(scenes, num_rays, max_images, seed, batches_per_epoch)
-    return DataLoader(dataset, batch_size=None, num_workers=0)
+@dataclasses.dataclass
+class StageResult:
+    """A trained stage: its model, the steps it ran, whether a time limit cut it, and its camera corrections."""
+
+    model: MultiNeuS
+    steps: int
+    time_limited: bool
+    corrections: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
-class EpochEndCheckpoint(L.Callback):
-    """Writes ``last.ckpt`` at every epoch end so that an interrupted run resumes from there (Lightning's
-    ModelCheckpoint, built without a monitor, only wrote it when training finished)."""
-
-    def __init__(self, output_dir: Path):
-        self.path = Path(output_dir) / "checkpoints" / "last.ckpt"
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+def protocol_views(cfg: MultiNeuSConfig) -> dict[str, int]:
+    """The single input views of thesis Table 7: frontal, left, right."""
+    return {"F": cfg.eval.frontal_view, "L": cfg.eval.left_view, "R": cfg.eval.right_view}
 
 
-def save_model(path: Path, cfg: MultiNeuSConfig, model: MultiNeuS, extra: dict | None = None) -> None:
-    atomic_torch_save(
-        {"config": config_as_dict(cfg), "num_scenes": model.num_scenes, "rank": model.rank,
-         "state_dict": model.state_dict(), **(extra or {})},
-        path,
-    )
+def fit_folder(run_dir, scene: str, view_label: str, method: str) -> Path:
+    return Path(run_dir) / "fit" / scene / view_label / method
+
+
+def save_model(path: Path, cfg: MultiNeuSConfig, stage: StageResult, extra: dict | None = None) -> None:
+    payload = {"config": config_as_dict(cfg), "num_scenes": stage.model.num_scenes, "rank": stage.model.rank,
+               "state_dict": stage.model.state_dict(), "steps": stage.steps, "time_limited": stage.time_limited,
+               **(extra or {})}
+    if stage.corrections is not None:
+        payload["pose_correction"], payload["log_focal_correction"] = stage.corrections
+    atomic_torch_save(payload, path)
 
 
 def load_model(path: Path) -> tuple[MultiNeuSConfig, MultiNeuS, dict]:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    """A ``model.pt`` written by train/fit: its config, the model and the whole payload."""
+    payload = load_checkpoint(path)
+    missing = [key for key in ("config", "num_scenes", "rank", "state_dict") if key not in payload]
+    if missing:
+        raise InputError(f"model file '{path}' is not a Multi-NeuS model (it lacks {', '.join(missing)})")
     cfg = config_from_dict(payload["config"])
     model = MultiNeuS(cfg, payload["num_scenes"], payload["rank"])
     load_weights_strict(model, payload["state_dict"])
     return cfg, model, payload
 
 
-def meta_learn(cfg: MultiNeuSConfig, scenes: list[Scene], output_dir: Path,
-               trainer_cfg: TrainerConfig | None = None) -> MultiNeuS:
-    """Meta-learning over ``scenes``; resumes from ``output_dir/checkpoints/last.ckpt``; writes ``model.pt``."""
-    output_dir = Path(output_dir)
-    final = output_dir / MODEL_FILE
+def _stage_result(path: Path) -> StageResult:
+    _, model, payload = load_model(path)
+    corrections = None
+    if "pose_correction" in payload:
+        corrections = (payload["pose_correction"], payload["log_focal_correction"])
+    return StageResult(model, int(payload.get("steps", 0)), bool(payload.get("time_limited", False)), corrections)
+
+
+def _batches(scenes: list[Scene], num_rays: int, max_images: int, seed: int, cfg: MultiNeuSConfig):
+    return MultiSceneRayBatches([SceneRays(s) for s in scenes], num_rays, max_images, seed,
+                                cfg.meta.batches_per_epoch)
+
+
+def meta_learn(cfg: MultiNeuSConfig, scenes: list[Scene], stage_dir: Path) -> StageResult:
+    """Meta-learning over ``scenes``; resumes from the stage's ``last.ckpt``; writes ``model.pt``."""
+    stage = RunDir(stage_dir).create()
+    final = stage / MODEL_FILE
     if final.exists():
         log.info("meta-learning already finished: %s", final)
-        return load_model(final)[1]
-    trainer_cfg = trainer_cfg or cfg.meta.trainer
+        return _stage_result(final)
+    # Seeded here, not only at the start of the command: generating the data (or finding it) must not change the
+    # initial weights.
+    seed_everything(cfg.seed)
     module = MetaLearner(cfg, [s.name for s in scenes])
-    loader = _loader([SceneRays(s) for s in scenes], cfg.meta.batch_rays, cfg.meta.images_per_batch, cfg.seed,
-                     cfg.meta.batches_per_epoch)
-    trainer = build_trainer(trainer_cfg, output_dir, extra_callbacks=[EpochEndCheckpoint(output_dir)])
-    trainer.fit(module, loader, ckpt_path=last_checkpoint(output_dir))
+    batches = _batches(scenes, cfg.meta.batch_rays, cfg.meta.images_per_batch, cfg.seed, cfg)
+    trainer = build_trainer(cfg.meta.trainer, stage.path)
+    trainer.fit(module, batches, ckpt_path=stage.resume_checkpoint())
+    result = StageResult(module.model, trainer.global_step, time_limit_reached(trainer, cfg.meta.trainer))
     if trainer.is_global_zero:
-        save_model(final, cfg, module.model, {"scene_names": module.scene_names})
-    return module.model
+        save_model(final, cfg, result, {"scene_names": module.scene_names})
+    return result
 
 
-def _fit_trainer_config(cfg: MultiNeuSConfig, steps: int) -> TrainerConfig:
-    base = cfg.meta.trainer
-    return TrainerConfig(
-        max_steps=steps, accelerator=base.accelerator, devices=1, log_every_n_steps=cfg.fit.log_every_n_steps,
-        enable_progress_bar=cfg.fit.enable_progress_bar,
-    )
+def fit_trainer_config(cfg: MultiNeuSConfig, steps: int) -> TrainerConfig:
+    """The meta-learning trainer settings for one fitting stage: its own length, one device."""
+    return dataclasses.replace(cfg.meta.trainer, max_steps=steps, devices=1, strategy="auto",
+                               log_every_n_steps=cfg.fit.log_every_n_steps)
 
 
 @torch.no_grad()
@@ -116,42 +151,90 @@ def initial_scene_model(cfg: MultiNeuSConfig, meta_model: MultiNeuS, weights: to
     return model
 
 
-def _run_stage(cfg, model, scene: Scene, mode, steps, output_dir) -> MultiNeuS:
-    output_dir = Path(output_dir)
-    final = output_dir / MODEL_FILE
+def run_stage(cfg: MultiNeuSConfig, model: MultiNeuS, scene: Scene, mode: str, steps: int, stage_dir: Path,
+              initial_corrections=None) -> StageResult:
+    """One fitting stage (resumable; reused when its ``model.pt`` exists)."""
+    stage = RunDir(stage_dir).create()
+    final = stage / MODEL_FILE
     if final.exists():
-        return load_model(final)[1]
-    fitter = SceneFitter(cfg, model, mode, scene.num_views, steps)
-    loader = _loader([SceneRays(scene)], cfg.fit.batch_rays, len(cfg.fit.views), cfg.seed + 17,
-                     cfg.meta.batches_per_epoch)
-    trainer_cfg = _fit_trainer_config(cfg, steps)
-    trainer = build_trainer(trainer_cfg, output_dir, extra_callbacks=[EpochEndCheckpoint(output_dir)])
-    trainer.fit(fitter, loader, ckpt_path=last_checkpoint(output_dir))
-    extra = {"scale_mat": scene.scale_mat}
-    if fitter.pose_correction is not None:
-        extra["pose_correction"] = fitter.pose_correction.detach()
-        extra["log_focal_correction"] = fitter.log_focal_correction.detach()
-    save_model(final, cfg, fitter.model, extra)
-    return fitter.model
+        return _stage_result(final)
+    fitter = SceneFitter(cfg, model, mode, scene.num_views, steps, initial_corrections)
+    batches = _batches([scene], cfg.fit.batch_rays, scene.num_views, cfg.seed + 17, cfg)
+    trainer_cfg = fit_trainer_config(cfg, steps)
+    trainer = build_trainer(trainer_cfg, stage.path)
+    trainer.fit(fitter, batches, ckpt_path=stage.resume_checkpoint())
+    result = StageResult(fitter.model, trainer.global_step, time_limit_reached(trainer, trainer_cfg),
+                         fitter.corrections())
+    save_model(final, cfg, result, {"scale_mat": scene.scale_mat})
+    return result
 
 
-def fit_multineus(
-    cfg: MultiNeuSConfig, meta_model: MultiNeuS, scene: Scene, output_dir: Path
-) -> tuple[MultiNeuS, list[float]]:
-    """Stage 1 (scene layers only) then stage 2 (all layers, lower lr) on the views of ``scene``."""
+def fit_multineus(cfg: MultiNeuSConfig, meta_model: MultiNeuS, scene: Scene, output_dir: Path
+                  ) -> tuple[list[StageResult], list[float]]:
+    """Stage 1 (scene layers only) then stage 2 (all layers, lower lr) on the views of ``scene``; the camera
+    corrections learned in stage 1 are where stage 2 starts."""
     output_dir = Path(output_dir)
     weights = aggregation_weights(cfg, meta_model, scene)
     log.info("aggregation weights over training scenes: %s", [round(w, 3) for w in weights.tolist()])
+    save_json({"weights": weights.tolist()}, output_dir / "aggregation.json")
     model = initial_scene_model(cfg, meta_model, weights)
-    model = _run_stage(cfg, model, scene, "scene", cfg.fit.stage1_steps, output_dir / "stage1")
+    stages = [run_stage(cfg, model, scene, "scene", cfg.fit.stage1_steps, output_dir / "stage1")]
     if cfg.fit.stage2_steps > 0:
-        model = _run_stage(cfg, model, scene, "all", cfg.fit.stage2_steps, output_dir / "stage2")
-    return model, weights.tolist()
+        stages.append(run_stage(cfg, stages[0].model, scene, "all", cfg.fit.stage2_steps, output_dir / "stage2",
+                                stages[0].corrections))
+    return stages, weights.tolist()
 
 
-def fit_scratch(cfg: MultiNeuSConfig, scene: Scene, output_dir: Path) -> MultiNeuS:
+def fit_scratch(cfg: MultiNeuSConfig, scene: Scene, output_dir: Path) -> StageResult:
     """Plain NeuS (rank 0, one scene = an ordinary MLP) with the same number of iterations as both stages."""
     seed_everything(cfg.seed)
     model = MultiNeuS(cfg, 1, rank=0)
     steps = cfg.fit.stage1_steps + cfg.fit.stage2_steps
-    return _run_stage(cfg, model, scene, "scratch", steps, Path(output_dir))
+    return run_stage(cfg, model, scene, "scratch", steps, Path(output_dir))
+
+
+def meta_model_extras(scenes: list[Scene]) -> dict:
+    """What fitting an in-the-wild photo needs from the training set: mean intrinsics and 3-D landmarks."""
+    extras = {
+        "mean_intrinsics": np.mean([s.intrinsics.mean(0) for s in scenes], 0),
+        "image_size": scenes[0].image_size,
+        "scale_mat": scenes[0].scale_mat,
+    }
+    if all(s.landmarks is not None for s in scenes):
+        extras["reference_landmarks"] = np.mean([s.landmarks for s in scenes], 0)
+    return extras
+
+
+def read_training_record(run_dir) -> dict:
+    path = Path(run_dir) / TRAINING_RECORD
+    return load_json(path) if path.is_file() else {"steps": {}, "wall_time_s": 0.0, "time_limit_reached": False}
+
+
+def train(cfg: MultiNeuSConfig, run_dir) -> Path:
+    """Meta-learn on the training heads, then fit every held-out head from its frontal, left and right view alone
+    (Multi-NeuS and NeuS from scratch). Finished stages are reused; interrupted ones resume from ``last.ckpt``."""
+    clock = RunClock()
+    run = RunDir(run_dir).create()
+    run.save_config(cfg)
+    seed_everything(cfg.seed)
+    root = prepare_data(cfg)
+    train_scenes = load_split(root, "train", cfg.data.downscale)
+    meta = meta_learn(cfg, train_scenes, run / "meta")
+    if rank_zero_only.rank != 0:
+        # Under DDP the other ranks only helped meta-learning; fitting runs once, on rank 0.
+        return run.path
+    save_json({k: np.asarray(v) for k, v in meta_model_extras(train_scenes).items()}, run / "meta" / EXTRAS_FILE)
+    steps = {"meta": meta.steps, "fit_stage1": 0, "fit_stage2": 0, "scratch": 0}
+    limited = meta.time_limited
+    for scene in load_split(root, "test", cfg.data.downscale):
+        for label, view in protocol_views(cfg).items():
+            inputs = scene.subset([view])
+            stages, _ = fit_multineus(cfg, meta.model, inputs, fit_folder(run.path, scene.name, label, "multineus"))
+            scratch = fit_scratch(cfg, inputs, fit_folder(run.path, scene.name, label, "scratch"))
+            for name, stage in zip(("fit_stage1", "fit_stage2"), stages, strict=False):
+                steps[name] += stage.steps
+            steps["scratch"] += scratch.steps
+            limited = limited or scratch.time_limited or any(s.time_limited for s in stages)
+    save_json({"steps": steps, "wall_time_s": clock.seconds(), "time_limit_reached": limited},
+              run / TRAINING_RECORD)
+    return run.path

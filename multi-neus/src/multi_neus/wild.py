@@ -9,6 +9,7 @@ import numpy as np
 from shared_utils.errors import InputError
 from shared_utils.io import load_json, read_image
 
+from .config import RendererConfig
 from .data.head_family import LANDMARK_NAMES
 from .data.scene import Scene
 
@@ -56,7 +57,12 @@ def solve_pnp(points_3d: np.ndarray, points_2d: np.ndarray, intrinsics: np.ndarr
 def read_landmarks_2d(path: str | Path) -> np.ndarray:
     """2-D landmarks (u, v pixels) from JSON: {"names": [...], "points": [[u, v], ...]} in LANDMARK_NAMES order."""
     data = load_json(path)
-    points = np.asarray(data.get("points", []), dtype=np.float64)
+    if not isinstance(data, dict):
+        raise InputError(f"landmark file '{path}' must hold an object {{\"points\": [[u, v], ...]}}")
+    try:
+        points = np.asarray(data.get("points", []), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"landmark file '{path}': 'points' must be a list of [u, v] numbers") from error
     if points.shape != (len(LANDMARK_NAMES), 2):
         raise InputError(
             f"landmark file '{path}' must hold {len(LANDMARK_NAMES)} points [u, v], got shape {points.shape}"
@@ -67,17 +73,30 @@ def read_landmarks_2d(path: str | Path) -> np.ndarray:
     return points
 
 
-def detect_landmarks(image: np.ndarray) -> np.ndarray:
-    """LANDMARK_NAMES pixel positions from MediaPipe face mesh (optional extra ``multi-neus[landmarks]``)."""
+def _face_mesh_solution():
+    """MediaPipe's legacy face mesh, whose model ships inside the wheel; an InputError saying why it cannot run."""
     try:
         import mediapipe as mp
-    except ImportError as error:
+    except Exception as error:  # noqa: BLE001 - a wheel built for numpy 1 fails with AttributeError/ValueError too
         raise InputError(
-            "no landmark file was given and MediaPipe is not installed: pass --landmarks or "
-            "pip install 'multi-neus[landmarks]'"
+            "no landmark file was given and MediaPipe cannot be imported "
+            f"({type(error).__name__}): pass --landmarks, or install 'multi-neus[landmarks]' in a numpy<2 environment"
         ) from error
+    solutions = getattr(mp, "solutions", None)
+    if solutions is None:
+        raise InputError(
+            f"no landmark file was given and MediaPipe {getattr(mp, '__version__', '?')} has no face-mesh solution "
+            "(removed in 0.10.30; its Tasks API needs a face_landmarker.task model that is not shipped and is not "
+            "downloaded here): pass --landmarks, or use mediapipe==0.10.21 in a numpy<2 environment"
+        )
+    return solutions.face_mesh
+
+
+def detect_landmarks(image: np.ndarray) -> np.ndarray:
+    """LANDMARK_NAMES pixel positions from MediaPipe face mesh (optional extra ``multi-neus[landmarks]``)."""
+    face_mesh = _face_mesh_solution()
     height, width = image.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh:
+    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh:
         result = mesh.process((image * 255).astype(np.uint8))
     if not result.multi_face_landmarks:
         raise InputError("no face was found in the photo")
@@ -85,14 +104,27 @@ def detect_landmarks(image: np.ndarray) -> np.ndarray:
     return np.array([[marks[i].x * width, marks[i].y * height] for i in MEDIAPIPE_INDICES])
 
 
+def composite(image: np.ndarray, mask: np.ndarray, background: float) -> np.ndarray:
+    """The photo's foreground over the renderer's constant background: pixels outside the mask are what the fitted
+    scene renders there, so the background of the photo is not explained by inflating the head."""
+    alpha = mask[..., None]
+    return (image * alpha + background * (1.0 - alpha)).astype(np.float32)
+
+
 def wild_scene(photo: str | Path, mask: str | Path, reference_landmarks: np.ndarray, mean_intrinsics: np.ndarray,
-               reference_size: tuple[int, int], scale_mat: np.ndarray, landmarks: str | Path | None = None) -> Scene:
-    """A one-view Scene for a photo: averaged training intrinsics (rescaled to the photo) and a PnP pose."""
+               reference_size: tuple[int, int], scale_mat: np.ndarray, renderer: RendererConfig,
+               landmarks: str | Path | None = None) -> Scene:
+    """A one-view Scene for a photo: averaged training intrinsics (rescaled to the photo) and a PnP pose; with a
+    constant-colour background model the photo is composited onto that colour with its mask."""
     image = read_image(photo, channels=3)
     mask_image = read_image(mask, channels=1)[..., 0]
     if mask_image.shape != image.shape[:2]:
         raise InputError(f"mask size {mask_image.shape} does not match the photo size {image.shape[:2]}")
+    if mask_image.max() <= 0:
+        raise InputError(f"mask '{mask}' is empty: it marks no pixel of the photo as the head")
     points_2d = read_landmarks_2d(landmarks) if landmarks is not None else detect_landmarks(image)
+    if renderer.background == "constant":
+        image = composite(image, mask_image, renderer.background_color)
     height, width = image.shape[:2]
     intrinsics = mean_intrinsics.copy()
     intrinsics[0] *= width / reference_size[1]

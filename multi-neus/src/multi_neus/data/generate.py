@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,17 +20,13 @@ import numpy as np
 import torch
 from shared_utils.cameras import intrinsics_matrix, invert_pose, look_at, pixel_rays
 from shared_utils.io import load_json, save_json, write_image, write_mesh, write_neus_cameras
+from shared_utils.run import data_lock, data_root
 
-from ..config import SyntheticDataConfig
+from ..config import MultiNeuSConfig, SyntheticDataConfig
 from .head_family import LANDMARK_NAMES, HeadParameters, HeadShape, sphere_trace
 
 log = logging.getLogger(__name__)
 DATASET_MARKER = "dataset.json"
-
-
-def default_data_root() -> Path:
-    env = os.environ.get("THESIS_DATA_ROOT")
-    return Path(env) / "multineus" if env else Path("data") / "multineus"
 
 
 def orbit_cameras(cfg: SyntheticDataConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,26 +103,50 @@ def write_scene(folder: Path, params: HeadParameters, cfg: SyntheticDataConfig) 
 
 
 def ensure_synthetic_dataset(root: Path, cfg: SyntheticDataConfig) -> Path:
-    """Generate the data set under ``root`` unless a complete one with the same settings is already there."""
+    """Generate the data set under ``root`` unless a complete one with the same settings is already there.
+
+    Runs under the data root's lock; every identity is written to a temporary folder and renamed into place, so
+    runs sharing the root neither write the same files at once nor read a half-written identity.
+    """
     root = Path(root)
     marker = root / DATASET_MARKER
     settings = asdict(cfg)
-    if marker.exists() and load_json(marker).get("settings") == settings:
-        return root
-    rng = np.random.default_rng(cfg.seed)
-    total = cfg.num_train_identities + cfg.num_test_identities
-    for index in range(total):
-        params = HeadParameters.sample(rng)
-        split = "train" if index < cfg.num_train_identities else "test"
-        folder = root / split / f"head_{index:03d}"
-        record = {"params": _jsonable(params), "settings": settings}
-        # Identities finished by an interrupted generation with the same settings are kept.
-        if (folder / "identity.json").exists() and load_json(folder / "identity.json") == record:
-            continue
-        log.info("rendering synthetic identity %d/%d -> %s", index + 1, total, folder)
-        write_scene(folder, params, cfg)
-        save_json(record, folder / "identity.json")
-    save_json({"settings": settings, "landmark_names": list(LANDMARK_NAMES)}, marker)
+    with data_lock(root):
+        if marker.exists() and load_json(marker).get("settings") == settings:
+            return root
+        rng = np.random.default_rng(cfg.seed)
+        total = cfg.num_train_identities + cfg.num_test_identities
+        for index in range(total):
+            params = HeadParameters.sample(rng)
+            split = "train" if index < cfg.num_train_identities else "test"
+            folder = root / split / f"head_{index:03d}"
+            record = {"params": _jsonable(params), "settings": settings}
+            # Identities finished by an interrupted generation with the same settings are kept.
+            if (folder / "identity.json").exists() and load_json(folder / "identity.json") == record:
+                continue
+            log.info("rendering synthetic identity %d/%d -> %s", index + 1, total, folder)
+            partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+            shutil.rmtree(partial, ignore_errors=True)
+            write_scene(partial, params, cfg)
+            save_json(record, partial / "identity.json")
+            if folder.exists():
+                shutil.rmtree(folder)
+            partial.rename(folder)
+        # Identities of an earlier, larger data set in the same root would otherwise join the splits.
+        for split, first, last in (("train", 0, cfg.num_train_identities), ("test", cfg.num_train_identities, total)):
+            for stale in (root / split).glob("head_*"):
+                if not first <= int(stale.name.split("_")[1]) < last:
+                    shutil.rmtree(stale)
+        save_json({"settings": settings, "landmark_names": list(LANDMARK_NAMES)}, marker)
+    return root
+
+
+def prepare_data(cfg: MultiNeuSConfig) -> Path:
+    """The data root (``data.root``, else ``$THESIS_DATA_ROOT/multineus``, else ``data/multineus``): a user's
+    folder with ``train/`` and ``test/`` scenes is used as it is, otherwise the synthetic heads are generated."""
+    root = data_root("multineus", cfg.data.root)
+    if cfg.data.root is None or not (root / "train").exists():
+        ensure_synthetic_dataset(root, cfg.data.synthetic)
     return root
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset
 
 from .scene import Scene
 
@@ -40,33 +39,43 @@ class SceneRays:
         }
 
 
-class MultiSceneRayDataset(IterableDataset):
+class MultiSceneRayBatches:
     """Batches {scene, view, pixels, intrinsics, c2w, rgb, mask}, each of one scene, ``batches_per_epoch`` per pass.
 
-    Finite passes give Lightning epoch ends, where it writes last.ckpt, so an interrupted run resumes from there.
+    Batch number i is drawn from a generator seeded with (seed, rank, i) alone, and the count of batches drawn is
+    saved in Lightning checkpoints (``state_dict``), so a run resumed from any ``last.ckpt`` draws exactly the
+    batches the uninterrupted run would have drawn. Finite passes give Lightning epoch ends.
     """
 
     def __init__(self, scenes: list[SceneRays], num_rays: int, max_images: int, seed: int = 0,
                  batches_per_epoch: int = 250):
-        super().__init__()
         self.scenes, self.num_rays, self.max_images, self.seed = scenes, num_rays, max_images, seed
         self.batches_per_epoch = batches_per_epoch
-        self.passes = 0
+        self.drawn = 0
 
     def __len__(self) -> int:
-        # A known length lets Lightning treat the pass as a complete epoch (and run its epoch-end checkpointing).
+        # A known length lets Lightning treat the pass as a complete epoch and fetch no batch ahead of the step.
         return self.batches_per_epoch
 
-    def __iter__(self):
+    def state_dict(self) -> dict:
+        return {"drawn": self.drawn}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.drawn = int(state["drawn"])
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         rank = torch.distributed.get_rank() if distributed else 0
-        worker = torch.utils.data.get_worker_info()
-        self.passes += 1
-        generator = torch.Generator().manual_seed(
-            self.seed + 1000 * rank + 100 * (worker.id if worker else 0) + 100003 * self.passes
-        )
-        for _ in range(self.batches_per_epoch):
-            scene = int(torch.randint(len(self.scenes), (1,), generator=generator))
-            batch = self.scenes[scene].sample(generator, self.num_rays, self.max_images)
-            batch["scene"] = torch.tensor(scene)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + 7919 * rank + index)
+        scene = int(torch.randint(len(self.scenes), (1,), generator=generator))
+        batch = self.scenes[scene].sample(generator, self.num_rays, self.max_images)
+        batch["scene"] = torch.tensor(scene)
+        return batch
+
+    def __iter__(self):
+        # A resumed run restarts the epoch that was interrupted: only its remaining batches are drawn.
+        remaining = self.batches_per_epoch - self.drawn % self.batches_per_epoch
+        for _ in range(remaining):
+            batch = self.batch(self.drawn)
+            self.drawn += 1
             yield batch

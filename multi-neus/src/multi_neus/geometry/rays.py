@@ -17,12 +17,13 @@ def camera_rays(
     """Rays through pixel positions (N, 2) (u, v; pixel centres at +0.5) of OpenCV cameras (N, 3, 3), (N, 4, 4).
 
     ``pose_correction`` (N, 6) is an se(3) twist applied in the camera frame (c2w' = c2w exp(xi), BARF-style);
-    ``log_focal_correction`` (N,) multiplies both focal lengths by exp(.). Returns unit directions.
+    ``log_focal_correction`` (N, 2) holds the logarithms of the coefficients that multiply fx and fy (the thesis's
+    learnable focal coefficients, one per axis). Returns unit directions.
     """
     fx, fy = intrinsics[:, 0, 0], intrinsics[:, 1, 1]
     if log_focal_correction is not None:
-        scale = torch.exp(log_focal_correction)
-        fx, fy = fx * scale, fy * scale
+        coefficients = torch.exp(log_focal_correction)
+        fx, fy = fx * coefficients[:, 0], fy * coefficients[:, 1]
     x = (pixels[:, 0] - intrinsics[:, 0, 2]) / fx
     y = (pixels[:, 1] - intrinsics[:, 1, 2]) / fy
     directions_cam = torch.stack([x, y, torch.ones_like(x)], -1)

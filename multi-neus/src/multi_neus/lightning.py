@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
+from shared_utils.schedules import warmup_cosine_scheduler
 from torch import nn
 
 from .config import MultiNeuSConfig
@@ -14,20 +13,27 @@ from .losses import neus_loss
 from .models.multi_neus import MultiNeuS
 from .models.renderer import render_rays
 
-
-def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
-    """Linear warm-up to 1 then cosine decay to ``floor`` (the NeuS schedule)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+# The fitting stages end their cosine at 5 % of the base rate, as NeuS does.
+FIT_LR_FLOOR = 0.05
 
 
-class MetaLearner(L.LightningModule):
+class _StepSeeded(L.LightningModule):
+    """Seeds the renderer's sample jitter from (seed, step) before every step, so that a run resumed from a
+    checkpoint draws the same jitter as the uninterrupted run (Lightning does not checkpoint torch's RNG)."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.step_seed = seed
+
+    def on_train_batch_start(self, batch, batch_idx):
+        torch.manual_seed(self.step_seed * 1_000_003 + self.global_step)
+
+
+class MetaLearner(_StepSeeded):
     """Trains the shared layers on all scenes and each scene's own layers on its batches (one scene per step)."""
 
     def __init__(self, cfg: MultiNeuSConfig, scene_names: list[str]):
-        super().__init__()
+        super().__init__(cfg.seed)
         self.cfg = cfg
         self.scene_names = list(scene_names)
         self.model = MultiNeuS(cfg, len(scene_names))
@@ -47,22 +53,24 @@ class MetaLearner(L.LightningModule):
         # Adam skips parameters whose gradient is None, so a step only moves the shared layers and the
         # current scene's separate per-scene Parameters (Lightning zeroes gradients with set_to_none=True).
         optimizer = torch.optim.Adam(self.model.parameters(), lr=meta.lr)
-        total = max(1, meta.trainer.max_steps)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, meta.warmup_steps, total, meta.lr_floor)
-        )
+        schedule = warmup_cosine_scheduler(optimizer, meta.warmup_steps, max(1, meta.trainer.max_steps), meta.lr_floor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-class SceneFitter(L.LightningModule):
+class SceneFitter(_StepSeeded):
     """Fits scene 0 of a one-scene model to a few views.
 
     mode "scene": only scene-specific parameters (and camera corrections), step decay x0.1 at ``stage1_decay_step``;
     mode "all": every parameter at ``stage2_lr`` with warm-up; mode "scratch": plain NeuS training of every parameter.
+
+    With ``fit.cameras.enabled`` each view has an se(3) pose correction and log focal coefficients for fx and fy.
+    ``initial_corrections`` (pose (V, 6), log focal (V, 2)) continue the corrections of an earlier stage; without
+    them they start at zero (the PnP / training camera).
     """
 
-    def __init__(self, cfg: MultiNeuSConfig, model: MultiNeuS, mode: str, num_views: int, max_steps: int):
-        super().__init__()
+    def __init__(self, cfg: MultiNeuSConfig, model: MultiNeuS, mode: str, num_views: int, max_steps: int,
+                 initial_corrections: tuple[torch.Tensor, torch.Tensor] | None = None):
+        super().__init__(cfg.seed)
         if mode not in ("scene", "all", "scratch"):
             raise ValueError(f"unknown fitting mode {mode!r}")
         self.cfg, self.model, self.mode, self.max_steps = cfg, model, mode, max_steps
@@ -71,9 +79,19 @@ class SceneFitter(L.LightningModule):
             p.requires_grad_(mode != "scene")
         for p in model.scene_parameters(0):
             p.requires_grad_(True)
-        cams = cfg.fit.cameras
-        self.pose_correction = nn.Parameter(torch.zeros(num_views, 6)) if cams.enabled else None
-        self.log_focal_correction = nn.Parameter(torch.zeros(1)) if cams.enabled else None
+        self.pose_correction = self.log_focal_correction = None
+        if cfg.fit.cameras.enabled:
+            pose, focal = initial_corrections or (torch.zeros(num_views, 6), torch.zeros(num_views, 2))
+            if pose.shape != (num_views, 6) or focal.shape != (num_views, 2):
+                raise ValueError(f"camera corrections of shapes {tuple(pose.shape)}, {tuple(focal.shape)} do not "
+                                 f"fit {num_views} views")
+            self.pose_correction = nn.Parameter(pose.detach().clone().float())
+            self.log_focal_correction = nn.Parameter(focal.detach().clone().float())
+
+    def corrections(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.pose_correction is None:
+            return None
+        return self.pose_correction.detach().clone(), self.log_focal_correction.detach().clone()
 
     def corrections_active(self) -> bool:
         cams = self.cfg.fit.cameras
@@ -82,7 +100,7 @@ class SceneFitter(L.LightningModule):
     def camera_corrections(self, views: torch.Tensor):
         if self.pose_correction is None:
             return None, None
-        pose, focal = self.pose_correction[views], self.log_focal_correction.expand(views.shape[0])
+        pose, focal = self.pose_correction[views], self.log_focal_correction[views]
         if not self.corrections_active():
             pose, focal = pose.detach(), focal.detach()
         return pose, focal
@@ -98,22 +116,15 @@ class SceneFitter(L.LightningModule):
     def configure_optimizers(self):
         fit = self.cfg.fit
         camera_params = [p for p in (self.pose_correction, self.log_focal_correction) if p is not None]
+        camera_group = [{"params": camera_params, "lr": fit.cameras.lr}] if camera_params else []
         if self.mode == "scene":
-            groups = [{"params": self.model.scene_parameters(0), "lr": fit.stage1_lr}]
+            optimizer = torch.optim.Adam([{"params": self.model.scene_parameters(0), "lr": fit.stage1_lr},
+                                          *camera_group])
             decay = fit.stage1_decay_step
-
-            def schedule(step):
-                return 0.1 if step >= decay else 1.0
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 if step >= decay else 1.0)
         else:
             lr = fit.stage2_lr if self.mode == "all" else fit.scratch_lr
             warmup = fit.stage2_warmup if self.mode == "all" else fit.scratch_warmup
-            groups = [{"params": list(self.model.parameters()), "lr": lr}]
-            total = self.max_steps
-
-            def schedule(step):
-                return warmup_cosine(step, warmup, total, 0.05)
-        if camera_params:
-            groups.append({"params": camera_params, "lr": fit.cameras.lr})
-        optimizer = torch.optim.Adam(groups)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+            optimizer = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": lr}, *camera_group])
+            scheduler = warmup_cosine_scheduler(optimizer, warmup, max(1, self.max_steps), FIT_LR_FLOOR)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
