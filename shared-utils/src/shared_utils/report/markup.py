@@ -21,12 +21,14 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .headline .value { font-size: 1.8em; font-weight: 600; }
 .headline .name { color: #555; }
 figure { margin: 1em 0; } figcaption { color: #333; max-width: 1100px; margin-top: 0.3em; }
-figure img, figure video { max-width: 100%; border: 1px solid #ddd; image-rendering: auto; }
+figure img, figure video { max-width: 100%; border: 1px solid #ddd; }
+figure .enlarged { image-rendering: pixelated; }
 .filename { font-family: monospace; color: #666; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.9em; }
 .warning { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 1em; }
 .missing { color: #a00; }
-.views { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1em; }
+.views { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 1em; }
+.views figure { min-width: 0; margin: 0; }
 nav a { margin-right: 1em; }
 """
 

@@ -18,6 +18,7 @@ VIDEO_SUFFIXES = {".mp4", ".webm"}
 INLINE_LIMIT_BYTES = 64 * 1024 * 1024
 # The figure the README shows goes first.
 LEAD_PICTURE = "summary.png"
+MIN_DISPLAY_WIDTH_PX = 384
 
 
 def read_metrics(run: RunDir) -> tuple[dict, str]:
@@ -75,14 +76,30 @@ def _picture_files(run: RunDir) -> list[pathlib.Path]:
                                         p.relative_to(run.pictures).as_posix()))
 
 
+def _display_size(path: pathlib.Path) -> str:
+    """A ``style`` attribute enlarging small pictures (tiny runs write 32-pixel renders) by a whole factor, with
+    crisp pixels, so that they can be looked at; larger ones keep their size."""
+    import imageio.v3 as iio
+
+    try:
+        width = iio.improps(path).shape[-2]
+    except Exception:  # SVG and files imageio cannot read are shown at their own size
+        return ""
+    if not width or width >= MIN_DISPLAY_WIDTH_PX:
+        return ""
+    factor = -(-MIN_DISPLAY_WIDTH_PX // width)
+    return f' class="enlarged" style="width: {width * factor}px"'
+
+
 def _figure(run: RunDir, path: pathlib.Path, caption: str | None) -> str:
     name = path.relative_to(run.pictures).as_posix()
     too_big = path.stat().st_size > INLINE_LIMIT_BYTES
     source = escape(path.relative_to(run.path).as_posix()) if too_big else data_uri(path)
+    size = _display_size(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        media = f'<video controls loop muted autoplay playsinline src="{source}"></video>'
+        media = f'<video controls loop muted autoplay playsinline{size} src="{source}"></video>'
     else:
-        media = f'<img alt="{escape(caption or name)}" src="{source}">'
+        media = f'<img alt="{escape(caption or name)}"{size} src="{source}">'
     note = " (too large to inline: opened from the run folder)" if too_big else ""
     text = escape(caption) if caption else '<span class="missing">no caption</span>'
     label = f'<span class="filename">{escape(name)}</span>{note}'

@@ -187,7 +187,7 @@ def scene_html(scene: Scene, run_path: pathlib.Path) -> str:
     figure.update_layout(height=VIEW_HEIGHT_PX, margin={"l": 0, "r": 0, "t": 30, "b": 0},
                          scene={"aspectmode": "data"}, legend={"x": 0, "y": 1},
                          title={"text": scene.name, "font": {"size": 13}})
-    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
 
 
 def plotly_js() -> str:
