@@ -3,26 +3,14 @@
 import os
 
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
+os.environ["CI"] = "true"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from shared_utils.testing import console_script, run_cli  # noqa: E402
 
 torch.set_num_threads(1)
-
-TINY_OVERRIDES = [
-    "num_threads=1",
-    "max_train_minutes=null",
-    "synthetic.num_train=4",
-    "synthetic.num_val=2",
-    "synthetic.points_per_person=40",
-    "data.batch_size=2",
-    "data.min_size_train=[128]",
-    "data.min_size_test=128",
-    "trainer.max_steps=2",
-    "trainer.log_every_n_steps=1",
-    "eval.num_pictures=1",
-]
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +21,12 @@ def _seed_and_isolate(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def tiny_overrides():
-    return list(TINY_OVERRIDES)
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """An uninterrupted ``mprcnn pipeline --config tiny`` run (as a user runs it), shared by the determinism, resume
+    and bad-input tests: its run folder."""
+    base = tmp_path_factory.mktemp("tiny")
+    result = run_cli([console_script("mprcnn"), "pipeline", "--config", "tiny", "--output-dir", str(base / "run")],
+                     env={"THESIS_DATA_ROOT": str(base / "data")}, cwd=base)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return base / "run"

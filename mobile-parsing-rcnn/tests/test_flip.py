@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from mobile_parsing_rcnn.config import SyntheticConfig
-from mobile_parsing_rcnn.datasets import body
-from mobile_parsing_rcnn.datasets.densepose_coco import DensePoseDataset, UVSymmetry, flip_mask, load_records
-from mobile_parsing_rcnn.datasets.synthetic import generate_split
+from mobile_parsing_rcnn.data import body
+from mobile_parsing_rcnn.data.densepose_coco import DensePoseDataset, UVSymmetry, flip_mask, load_records
+from mobile_parsing_rcnn.data.synthetic import generate_split
 
 
 def _mirror(points):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from mobile_parsing_rcnn.datasets import body
+from mobile_parsing_rcnn.data import body
 from mobile_parsing_rcnn.evaluation.metrics import densepose_ap, geodesic_point_similarity, paste_box_map, paste_mask
 
 
@@ -61,16 +61,19 @@ def _toy_gt(rng):
 
 
 def _detections_from_gt(gt, noise, rng):
-    """Detections whose IUV maps reproduce the annotated points (plus UV noise) on a 64 x 64 grid."""
+    """Detections on the annotated boxes whose IUV maps (one cell per box pixel) hold the annotated points, at the
+    pixel where the official evaluation reads them (x + dp_x / 255 * w, truncated), U and V on the 8-bit grid."""
     dets = []
     for a in gt["annotations"]:
-        iuv = np.zeros((3, 64, 64), np.float32)
-        cols = np.clip((np.asarray(a["dp_x"]) / 256 * 64).astype(int), 0, 63)
-        rows = np.clip((np.asarray(a["dp_y"]) / 256 * 64).astype(int), 0, 63)
+        x, y, w, h = a["bbox"]
+        iuv = np.zeros((3, int(h), int(w)), np.float32)
+        cols = (np.asarray(a["dp_x"]) * w / 255).astype(int)
+        rows = (np.asarray(a["dp_y"]) * h / 255).astype(int)
         iuv[0, 10:50, 15:48] = 1
         iuv[0, rows, cols] = a["dp_I"]
-        iuv[1, rows, cols] = np.clip(np.asarray(a["dp_U"]) + rng.normal(0, noise, len(rows)), 0, 1)
-        iuv[2, rows, cols] = np.clip(np.asarray(a["dp_V"]) + rng.normal(0, noise, len(rows)), 0, 1)
+        for channel, key in ((1, "dp_U"), (2, "dp_V")):
+            values = np.clip(np.asarray(a[key]) + rng.normal(0, noise, len(rows)), 0, 1)
+            iuv[channel, rows, cols] = (np.floor(values * 255) + 0.5) / 255
         dets.append({"image_id": 1, "category_id": 1, "bbox": a["bbox"], "score": 0.9, "iuv": iuv})
     return dets
 
@@ -78,14 +81,16 @@ def _detections_from_gt(gt, noise, rng):
 def test_densepose_ap_is_perfect_for_exact_predictions_and_drops_with_noise():
     rng = np.random.default_rng(0)
     gt = _toy_gt(rng)
-    # points sharing a 64-grid cell get the same label; keep one point per cell so the maps can be exact
-    for a in gt["annotations"]:
+    for a in gt["annotations"]:  # one annotated point per box pixel and U, V on the 8-bit grid: maps can be exact
+        x, y, w, h = a["bbox"]
         cells = {}
-        for i, (x, y) in enumerate(zip(a["dp_x"], a["dp_y"], strict=False)):
-            cells.setdefault((int(x / 4), int(y / 4)), i)
+        for i, (px, py) in enumerate(zip(a["dp_x"], a["dp_y"], strict=True)):
+            cells.setdefault((int(px * w / 255), int(py * h / 255)), i)
         keep = sorted(cells.values())
         for key in ("dp_x", "dp_y", "dp_I", "dp_U", "dp_V"):
             a[key] = [a[key][i] for i in keep]
+        for key in ("dp_U", "dp_V"):
+            a[key] = (np.floor(np.asarray(a[key]) * 255) / 255).tolist()
     exact = densepose_ap(gt, _detections_from_gt(gt, 0.0, rng), body.geodesic_distance)
     assert exact["gps"] == pytest.approx(1.0)
     noisy = densepose_ap(gt, _detections_from_gt(gt, 0.3, rng), body.geodesic_distance)

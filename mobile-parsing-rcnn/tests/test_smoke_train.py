@@ -1,39 +1,53 @@
-"""Two training steps on a tiny built-in data set through the same code path as ``mprcnn pipeline``."""
+"""The tiny config through the same code path as ``mprcnn pipeline``, then eval and predict on its run."""
 
 import json
 
 from mobile_parsing_rcnn.cli import main
+from shared_utils.io import read_image, write_video
+from shared_utils.run import RunDir
 
 
-def test_pipeline_trains_two_steps_evaluates_and_resumes(tmp_path, tiny_overrides, capsys):
-    out = tmp_path / "run"
-    main(["pipeline", "--output-dir", str(out), *tiny_overrides])
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"box_ap", "dp_ap_gps", "dp_ap_gpsm", "params"}
+def test_pipeline_trains_evaluates_and_a_rerun_reuses_everything(tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    assert main(["pipeline", "--config", "tiny", "--output-dir", str(run.path)]) == 0
+    metrics = run.read_metrics()
+    assert {"box_ap_pct", "dp_ap_gps_pct", "dp_ap_gpsm_pct", "params", "headline", "provenance"} <= set(metrics)
+    assert set(metrics["headline"]) == {"GPS AP %", "box AP %", "params M"}
+    assert metrics["provenance"]["steps"] == {"train": 6}
+    assert metrics["provenance"]["time_limit_reached"] is False
     assert metrics["params"] > 3_000_000
-    assert (out / "checkpoints" / "last.ckpt").is_file()
-    assert (out / "results.md").read_text().count("|") > 20
-    assert (out / "pictures" / "iuv_val.png").is_file()
-    assert (tmp_path / "data" / "mprcnn" / "annotations" / "densepose_val.json").is_file()
-    ckpt_time = (out / "checkpoints" / "last.ckpt").stat().st_mtime
-    # rerun: training is finished (max_steps reached), data are reused, evaluation rewrites the metrics
-    main(["eval", "--run-dir", str(out)])
-    assert json.loads((out / "metrics.json").read_text())["params"] == metrics["params"]
-    assert (out / "checkpoints" / "last.ckpt").stat().st_mtime == ckpt_time
+    assert run.last_checkpoint.is_file()
+    assert run.results.read_text().count("|") > 20
+    assert (run.pictures / "iuv_val.png").is_file()
+    assert "iuv_val.png" in json.loads(run.captions.read_text())
+    data = list((tmp_path / "data" / "mprcnn").glob("synthetic-*/annotations/densepose_val.json"))
+    assert len(data) == 1
+    ckpt_time = run.last_checkpoint.stat().st_mtime
+    # rerun on the finished run: data are reused, evaluation rewrites the metrics, the checkpoint stays
+    assert main(["eval", "--run-dir", str(run.path)]) == 0
+    assert run.read_metrics()["params"] == metrics["params"]
+    assert run.last_checkpoint.stat().st_mtime == ckpt_time
 
-    # predict on an image, a folder and a video with the trained checkpoint
-    from shared_utils.io import read_image, write_video
-
-    val = sorted((tmp_path / "data" / "mprcnn" / "images" / "val").glob("*.png"))
-    ckpt = str(out / "checkpoints" / "last.ckpt")
-    main(["predict", str(val[0]), "--checkpoint", ckpt, "--output-dir", str(tmp_path / "p1"), *tiny_overrides])
+    # predict on an image, a folder and a video with the trained run
+    val = sorted(data[0].parent.parent.glob("images/val/*.png"))
+    main(["predict", "--input", str(val[0]), "--run-dir", str(run.path), "--output-dir", str(tmp_path / "p1")])
     assert (tmp_path / "p1" / f"{val[0].stem}_iuv.png").is_file()
     assert (tmp_path / "p1" / f"{val[0].stem}_contours.png").is_file()
     assert isinstance(json.loads((tmp_path / "p1" / "densepose_results.json").read_text()), list)
-    main(["predict", str(val[0].parent), "--checkpoint", ckpt, "--output-dir", str(tmp_path / "p2"), *tiny_overrides])
+    main(["predict", "--input", str(val[0].parent), "--run-dir", str(run.path), "--output-dir", str(tmp_path / "p2")])
     assert len(list((tmp_path / "p2").glob("*_contours.png"))) == len(val)
     frames = [read_image(p) for p in val] * 2
     write_video(tmp_path / "clip.mp4", [f[:128, :128] for f in frames], fps=5)
-    main(["predict", str(tmp_path / "clip.mp4"), "--checkpoint", ckpt, "--output-dir", str(tmp_path / "p3"),
-          *tiny_overrides])
-    assert (tmp_path / "p3" / "clip_iuv.mp4").is_file()
+    main(["predict", "--input", str(tmp_path / "clip.mp4"), "--run-dir", str(run.path)])
+    assert (run.path / "predictions" / "clip_iuv.mp4").is_file()
+
+
+def test_an_opt_in_time_limit_is_reported_and_the_pipeline_exits_3(tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    code = main(["pipeline", "--config", "tiny", "--output-dir", str(run.path), "trainer.max_time_minutes=0.0001"])
+    assert code == 3
+    metrics = run.read_metrics()
+    assert metrics["provenance"]["time_limit_reached"] is True
+    assert metrics["provenance"]["steps"]["train"] < 6
+    assert "time limit" in run.results.read_text()
+    assert "time limit" in capsys.readouterr().err

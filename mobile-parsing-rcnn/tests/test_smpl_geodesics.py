@@ -6,17 +6,36 @@ import numpy as np
 import pytest
 from mobile_parsing_rcnn.evaluation.smpl_geodesics import SMPLGeodesics, condensed_index
 from scipy.io import loadmat, savemat
-from scipy.spatial.distance import pdist, squareform
 from shared_utils.errors import InputError
 
 
-def test_condensed_index_matches_scipy_squareform():
+def official_pdist_column(full: np.ndarray) -> np.ndarray:
+    """The ``Pdist_matrix`` column of a symmetric distance matrix, in the order DensePose's reader indexes it: for
+    vertices i > j, position k = (n^2 - n) / 2 - 1 - (the upper-triangle row-major position of (n-1-i, n-1-j)),
+    written out pair by pair from that formula (not from scipy)."""
+    n = len(full)
+    column = np.full(n * (n - 1) // 2, np.nan)
+    for i in range(n):
+        for j in range(i):
+            a, b = n - 1 - i, n - 1 - j  # a < b
+            upper_position = a * n - a * (a + 1) // 2 + (b - a - 1)
+            column[(n * n - n) // 2 - 1 - upper_position] = full[i, j]
+    assert not np.isnan(column).any()
+    return column
+
+
+def test_condensed_index_follows_the_official_reader():
     n = 7
-    values = np.arange(n * (n - 1) // 2, dtype=float) + 1
-    square = squareform(values)
-    a, b = np.triu_indices(n, k=1)
-    assert np.array_equal(values[condensed_index(a, b, n)], square[a, b])
-    assert np.array_equal(values[condensed_index(b, a, n)], square[a, b])
+    rng = np.random.default_rng(0)
+    full = rng.uniform(1, 2, (n, n))
+    full = full + full.T
+    column = official_pdist_column(full)
+    a, b = np.nonzero(~np.eye(n, dtype=bool))
+    assert np.array_equal(column[condensed_index(a, b)], full[a, b])
+
+
+def _euclidean(points: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points[:, None] - points[None], axis=-1)
 
 
 @pytest.fixture
@@ -31,7 +50,7 @@ def smpl_folder(tmp_path):
     })
     savemat(tmp_path / "SMPL_SUBDIV_TRANSFORM.mat", {"index": rng.integers(1, num_mesh + 1, (num_subdiv, 1))})
     with open(tmp_path / "Pdist_matrix.pkl", "wb") as handle:
-        pickle.dump({"Pdist_matrix": pdist(points)[:, None]}, handle)
+        pickle.dump({"Pdist_matrix": official_pdist_column(_euclidean(points))[:, None]}, handle)
     return tmp_path, points
 
 
@@ -46,7 +65,7 @@ def test_distances_equal_a_direct_nearest_vertex_computation(smpl_folder):
     n = 200
     pa, pb = rng.integers(0, 25, n), rng.integers(1, 25, n)
     ua, va, ub, vb = rng.uniform(0, 1, (4, n))
-    full = squareform(pdist(points))
+    full = _euclidean(points)
 
     def vertex(p, uu, vv):  # brute force: nearest subdivided vertex of the part in (U, V), then the transform
         members = np.nonzero(parts == p)[0]

@@ -1,7 +1,7 @@
 """The synthetic people carry front/back cues (face, hair, shirt placket), so facing direction is visible."""
 
 import numpy as np
-from mobile_parsing_rcnn.datasets import body, synthetic
+from mobile_parsing_rcnn.data import body, synthetic
 
 HAIR = np.array([0.1, 0.05, 0.02])
 

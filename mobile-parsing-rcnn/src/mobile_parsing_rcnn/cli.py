@@ -1,96 +1,86 @@
-"""``mprcnn``: train, eval, pipeline, predict, export, params, bench."""
+"""``mprcnn``: make-data, train, eval, pipeline, predict, export, params, bench."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import pathlib
 import sys
+from pathlib import Path
 
-from shared_utils.errors import InputError, cli_entry
+from shared_utils.cli import MemberCLI
 from shared_utils.io import save_json
+from shared_utils.run import RunClock, RunDir, time_limit_message
 
 from . import config as config_module
 
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="cpu", help="packaged config name (cpu, thesis, variant_a, ...) or path")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=10")
+# exit code of a pipeline whose training an opt-in time limit cut short (everything else was written)
+EXIT_TIME_LIMIT = 3
 
 
-def _load(args) -> config_module.Config:
-    bad = [o for o in args.overrides if "=" not in o]
-    if bad:
-        raise InputError(f"override '{bad[0]}' is not of the form key=value")
-    return config_module.load(args.config, args.overrides)
+def make_data(args, cfg) -> None:
+    from .data import dataset_folder
+
+    print(dataset_folder(cfg))
 
 
-def cmd_train(args) -> None:
+def train_command(args, cfg) -> None:
     from .train import train
 
-    cfg = _load(args)
     print(train(cfg, args.output_dir))
 
 
-def cmd_eval(args) -> None:
-    from shared_utils.config import load_config
+def eval_command(args, cfg) -> None:
+    from .evaluate import evaluate
 
-    from .eval import evaluate_run
-
-    run_dir = pathlib.Path(args.run_dir)
-    saved = run_dir / "config.yaml"
-    if args.config == "cpu" and saved.is_file():
-        cfg = load_config(config_module.Config, saved, args.overrides)
-    else:
-        cfg = _load(args)
-    print(json.dumps(evaluate_run(run_dir, cfg, args.checkpoint), indent=2))
+    print(json.dumps(evaluate(cfg, args.run_dir), indent=2))
 
 
-def cmd_pipeline(args) -> None:
-    from .eval import evaluate_run
+def pipeline(args, cfg) -> int:
+    from .evaluate import evaluate
     from .train import train
 
-    cfg = _load(args)
-    out = pathlib.Path(args.output_dir)
-    train(cfg, out)
-    metrics = evaluate_run(out, cfg)
+    clock = RunClock()
+    metrics = evaluate(cfg, train(cfg, args.output_dir), clock)
     print(json.dumps(metrics, indent=2))
+    warning = time_limit_message(metrics)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+        return EXIT_TIME_LIMIT
+    return 0
 
 
-def cmd_params(args) -> None:
-    from .params import parameter_table
+def params(args, cfg) -> None:
+    from .params import parameter_row, parameter_table
 
-    rows = parameter_table(args.models or None, args.overrides)
+    rows = [parameter_row(args.config, cfg), *parameter_table(args.models, args.overrides)]
     print(f"{'config':26s} {'model':38s} {'ours':>9s} {'thesis':>8s} {'diff':>7s}")
     for r in rows:
-        diff = 100 * r["rel_diff"]
-        print(f"{r['config']:26s} {r['model']:38s} {r['ours_m']:8.3f}M {r['thesis_m']:7.2f}M {diff:+6.2f}%")
+        thesis = "—" if r["thesis_m"] is None else f"{r['thesis_m']:7.2f}M"
+        diff = "" if r["rel_diff"] is None else f"{100 * r['rel_diff']:+6.2f}%"
+        print(f"{r['config'][-26:]:26s} {r['model']:38s} {r['ours_m']:8.3f}M {thesis:>8s} {diff:>7s}")
     if args.json:
         save_json(rows, args.json)
-    else:
-        print(json.dumps(rows))
+        print(f"wrote {args.json}")
 
 
-def cmd_predict(args) -> None:
+def predict(args, cfg) -> None:
     from .predict import predict_path
 
-    cfg = _load(args)
-    written = predict_path(args.checkpoint, args.input, args.output_dir, cfg)
-    print(f"wrote {len(written)} files to {args.output_dir}")
+    checkpoint = args.checkpoint or RunDir(args.run_dir).best_checkpoint()
+    output_dir = args.output_dir or RunDir(args.run_dir) / "predictions"
+    written = predict_path(checkpoint, args.input, output_dir, cfg)
+    print(f"wrote {len(written)} files to {output_dir}")
 
 
-def cmd_export(args) -> None:
+def export(args, cfg) -> None:
     from .export import export_run
 
-    cfg = _load(args)
     print(json.dumps(export_run(cfg, args.output_dir, args.checkpoint), indent=2))
 
 
-def cmd_bench(args) -> None:
+def bench(args, cfg) -> None:
     from .bench import latency_table
 
-    cfg = _load(args)
     rows = latency_table(cfg, args.models, args.size, args.repeats)
     for r in rows:
         print(f"{r['config']:26s} {r['ms']:9.1f} ms  {r['fps']:6.2f} FPS  x{r['speedup_vs_baseline']:.2f} vs baseline")
@@ -98,55 +88,35 @@ def cmd_bench(args) -> None:
         save_json(rows, args.json)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mprcnn", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train a variant")
-    p.add_argument("--output-dir", default="outputs/mprcnn/default")
-    p.set_defaults(fn=cmd_train)
-    p = sub.add_parser("eval", help="re-evaluate a trained run, rewrite metrics.json and results.md")
-    p.add_argument("--run-dir", default="outputs/mprcnn/default")
-    p.add_argument("--checkpoint", default=None)
-    p.set_defaults(fn=cmd_eval)
-    p = sub.add_parser("pipeline", help="data (if missing) -> train -> eval -> metrics, results, pictures")
-    p.add_argument("--output-dir", default="outputs/mprcnn/default")
-    p.set_defaults(fn=cmd_pipeline)
-    p = sub.add_parser("params", help="parameter counts beside thesis Tables 4 and 6")
-    p.add_argument("--models", nargs="*", default=None, help="config stems (default: all thesis variants)")
-    p.add_argument("--json", default=None, help="write the rows to this JSON file")
-    p.set_defaults(fn=cmd_params)
-    p = sub.add_parser("predict", help="image, folder or video -> IUV images, U/V contour plots, DensePose JSON")
-    p.add_argument("input")
-    p.add_argument("--checkpoint", default="outputs/mprcnn/default/checkpoints/last.ckpt")
-    p.add_argument("--output-dir", default="outputs/mprcnn/predict")
-    p.set_defaults(fn=cmd_predict)
-    p = sub.add_parser("export", help="TorchScript + ONNX (checked in onnxruntime) and int8 quantisation")
-    p.add_argument("--checkpoint", default=None, help="trained checkpoint (default: random weights)")
-    p.add_argument("--output-dir", default="outputs/mprcnn/export")
-    p.set_defaults(fn=cmd_export)
-    p = sub.add_parser("bench", help="CPU latency of variants vs the DensePose R-CNN baseline, same input size")
-    p.add_argument("--models", nargs="*", default=["thesis", "variant_a", "densepose_rcnn_r50_fpn"])
-    p.add_argument("--size", type=int, default=320, help="short side of the input")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--json", default=None)
-    p.set_defaults(fn=cmd_bench)
-    for action in sub.choices.values():
-        _add_common(action)
-    return parser
+cli = MemberCLI("mprcnn", __doc__, config_module.load)
+cli.add("make-data", make_data, "render the built-in synthetic data set (if missing) and print its folder")
+cli.add("train", train_command, "train a variant into --output-dir (resumes from its last.ckpt)", kind="new")
+cli.add("eval", eval_command, "re-evaluate a trained run: metrics.json, results.md, pictures/, report.html",
+        kind="existing", report=True)
+cli.add("pipeline", pipeline, "data (if missing) -> train -> eval; exits 3 when an opt-in time limit cut training",
+        kind="new", report=True)
+sub = cli.add("params", params, "parameter counts of --config and of the thesis variants beside Tables 4 and 6")
+sub.add_argument("--models", nargs="*", default=None, help="shipped config stems (default: every thesis variant)")
+sub.add_argument("--json", default=None, type=Path, help="also write the rows to this JSON file")
+sub = cli.add("predict", predict, "image, folder or video -> labelled IUV and U/V contour pictures, DensePose JSON",
+              kind="existing")
+sub.add_argument("--input", required=True, type=Path, help="an image, a folder of images or a video")
+sub.add_argument("--checkpoint", default=None, type=Path, help="default: the run's best (else last) checkpoint")
+sub.add_argument("--output-dir", default=None, type=Path, help="default: <run-dir>/predictions")
+sub = cli.add("export", export, "TorchScript + ONNX (checked in onnxruntime) and int8 quantisation")
+sub.add_argument("--checkpoint", default=None, type=Path, help="trained checkpoint (default: random weights)")
+sub.add_argument("--output-dir", default=Path("outputs/mprcnn/export"), type=Path)
+sub = cli.add("bench", bench, "CPU latency of variants vs the DensePose R-CNN baseline at the same input size")
+sub.add_argument("--models", nargs="*", default=["thesis", "variant_a", "densepose_rcnn_r50_fpn"])
+sub.add_argument("--size", type=int, default=320, help="short side of the input in pixels")
+sub.add_argument("--repeats", type=int, default=3)
+sub.add_argument("--json", default=None, type=Path)
 
 
-@cli_entry
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = build_parser()
-    # key=value overrides may follow options too (argparse would otherwise refuse them after an option)
-    args, extra = parser.parse_known_args(argv)
-    unknown = [e for e in extra if "=" not in e or e.startswith("-")]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.overrides = [*args.overrides, *extra]
-    args.fn(args)
+    return cli.main(argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

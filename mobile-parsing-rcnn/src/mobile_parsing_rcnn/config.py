@@ -64,9 +64,6 @@ class BoxHeadConfig:
     fg_iou_thresh: float = 0.5
     bg_iou_thresh: float = 0.5
     score_thresh: float = 0.05
-    # DensePose foreground at inference: "argmax" of the coarse segmentation (detectron2) or "probability"
-    # (P(background) < 0.5); see models/detector.iuv_from_outputs
-    foreground: Literal["argmax", "probability"] = "argmax"
     nms_thresh: float = 0.5
     detections_per_img: int = 100
 
@@ -169,8 +166,11 @@ class OptimConfig:
 
 @dataclass
 class EvalConfig:
-    # geodesic point similarity: exp(-g^2 / (2 kappa^2)), kappa 0.255 as in DensePose (GPS of the first release)
-    gps_kappa: float = 0.255
+    # geodesic point similarity exp(-g^2 / (2 kappa^2)): "per_part" uses the official evaluator's kappa for the
+    # coarse body part of each annotated point (evaluation/metrics.PER_PART_KAPPA); "constant" uses constant_kappa
+    # for every point (0.255, DensePose's first GPS definition)
+    kappa: Literal["per_part", "constant"] = "per_part"
+    constant_kappa: float = 0.255
     score_thresh: float = 0.05
     # DensePose foreground at inference: "argmax" of the coarse segmentation (detectron2) or "probability"
     # (P(background) < 0.5); see models/detector.iuv_from_outputs
@@ -185,8 +185,6 @@ class EvalConfig:
 class Config:
     seed: int = 0
     num_threads: int = 2
-    # wall-clock cap on training (Lightning Timer); the run stops early and can be resumed later
-    max_train_minutes: float | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -129,7 +129,7 @@ def export_run(cfg: Config, output_dir, checkpoint=None) -> dict:
     """Export the (trained or random) model to TorchScript and ONNX, verify ONNX, quantise; write a report JSON."""
     output_dir = pathlib.Path(output_dir)
     if checkpoint:
-        from .train import load_trained
+        from .lightning import load_trained
 
         model = load_trained(checkpoint).model
     else:

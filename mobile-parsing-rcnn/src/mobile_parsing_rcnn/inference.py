@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from shared_utils.errors import InputError
 
-from .datasets.densepose_coco import resize_scale
+from .data.densepose_coco import resize_scale
 from .models.detector import iuv_from_outputs
 
 

@@ -12,7 +12,7 @@ import torch
 from shared_utils.errors import InputError
 from torch import nn
 
-from .config import load
+from .config import Config, load
 from .models.detector import build_model
 
 # config stem -> (label, thesis count in millions, thesis table)
@@ -43,18 +43,30 @@ def module_breakdown(model: nn.Module) -> dict[str, int]:
     }
 
 
+# model.variant of each shipped config -> its config stem in THESIS_PARAMS
+VARIANT_STEMS = {"B": "thesis", "A": "variant_a", "BiFPN-256": "bifpn_256", "BiFPN-112": "bifpn_112",
+                 "BiFPN-88": "bifpn_88", "DensePose R-CNN": "densepose_rcnn_r50_fpn",
+                 "Parsing R-CNN": "parsing_rcnn_r50_fpn"}
+
+
+def parameter_row(name: str, cfg: Config) -> dict:
+    """``{config, model, ours_m, thesis_m, rel_diff, table, breakdown}`` of one config (random init, on the meta
+    device: nothing is allocated or loaded); ``thesis_m`` is None for a variant the thesis does not count."""
+    with torch.device("meta"):
+        model = build_model(cfg.model, cfg.loss)
+    ours = count_parameters(model)
+    stem = VARIANT_STEMS.get(cfg.model.variant)
+    label, thesis_m, table = THESIS_PARAMS[stem] if stem else (f"variant {cfg.model.variant}", None, None)
+    return {"config": name, "model": label, "ours_m": round(ours / 1e6, 4), "thesis_m": thesis_m,
+            "rel_diff": None if thesis_m is None else round((ours / 1e6 - thesis_m) / thesis_m, 4), "table": table,
+            "breakdown": module_breakdown(model)}
+
+
 def parameter_table(stems=None, overrides=()) -> list[dict]:
-    """Rows ``{config, model, ours_m, thesis_m, rel_diff, table, breakdown}`` (random init; nothing is loaded)."""
+    """Rows of :func:`parameter_row` for shipped config stems (default: every variant the thesis counts)."""
     rows = []
     for stem in stems or THESIS_PARAMS:
         if stem not in THESIS_PARAMS:
             raise InputError(f"no thesis parameter count for config '{stem}'; known: {', '.join(THESIS_PARAMS)}")
-        label, thesis_m, table = THESIS_PARAMS[stem]
-        cfg = load(stem, ["model.backbone.pretrained=false", *overrides])
-        with torch.device("meta"):
-            model = build_model(cfg.model, cfg.loss)
-        ours = count_parameters(model)
-        rows.append({"config": stem, "model": label, "ours_m": round(ours / 1e6, 4), "thesis_m": thesis_m,
-                     "rel_diff": round((ours / 1e6 - thesis_m) / thesis_m, 4), "table": table,
-                     "breakdown": module_breakdown(model)})
+        rows.append(parameter_row(stem, load(stem, ["model.backbone.pretrained=false", *overrides])))
     return rows

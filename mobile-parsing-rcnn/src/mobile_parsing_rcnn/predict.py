@@ -10,7 +10,7 @@ from shared_utils.io import read_image, read_video, save_json, write_image, writ
 
 from .config import Config
 from .inference import densepose_result_json, predict_images
-from .train import load_trained
+from .lightning import load_trained
 from .vis import figure_panels, overlay_parts, paste_iuv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}

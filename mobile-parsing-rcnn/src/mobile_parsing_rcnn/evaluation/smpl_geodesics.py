@@ -5,8 +5,10 @@ The files (distributed with DensePose's evaluation code, not redistributable her
   SMPL mesh, i.e. where each vertex lies in the 24 part charts;
 - ``SMPL_SUBDIV_TRANSFORM.mat``: ``index``, for every subdivided vertex the (1-based) vertex of the mesh on which the
   distances were computed;
-- ``Pdist_matrix.pkl``: ``Pdist_matrix``, the pairwise geodesic distances of those vertices as one condensed column
-  (pairs (a, b), a < b, in row-major order, as ``scipy.spatial.distance.squareform`` stores them).
+- ``Pdist_matrix.pkl``: ``Pdist_matrix``, the pairwise geodesic distances of those vertices as one column over the
+  pairs (a, b) with a > b in the order (1, 0), (2, 0), (2, 1), (3, 0), ... (the lower triangle row by row): the
+  position DensePose's ``getDistances`` and detectron2's ``getDistancesUV`` compute for a pair, larger vertex first.
+  This is not the order of ``scipy.spatial.distance.squareform`` (the upper triangle row by row).
 
 A chart point (I, U, V) is mapped to the subdivided vertex of part I nearest in (U, V), then through the transform
 to a distance-mesh vertex; the distance of two chart points is the matrix entry of their two vertices (0 for the
@@ -27,10 +29,12 @@ FILES = ("SMPL_subdiv.mat", "SMPL_SUBDIV_TRANSFORM.mat", "Pdist_matrix.pkl")
 NUM_PARTS = 24
 
 
-def condensed_index(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Position of the pair (a, b), a != b, in a condensed distance vector of n points (scipy's order)."""
+def condensed_index(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Position of the pair (a, b), a != b (0-based vertices), in ``Pdist_matrix``: larger vertex first, pairs ordered
+    as the lower triangle of the distance matrix row by row, so the pairs of row ``high`` start at
+    ``high (high - 1) / 2``."""
     low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
-    return n * low - low * (low + 1) // 2 + high - low - 1
+    return high * (high - 1) // 2 + low
 
 
 class SMPLGeodesics:
@@ -87,5 +91,5 @@ class SMPLGeodesics:
         same = ok & (va == vb)
         dist[same] = 0.0
         pair = ok & ~same
-        dist[pair] = self.distances[condensed_index(va[pair], vb[pair], self.num_vertices)]
+        dist[pair] = self.distances[condensed_index(va[pair], vb[pair])]
         return dist

@@ -5,7 +5,6 @@ P2-P5 and a DensePose RoI head (pooling from the levels in ``densepose_head.in_f
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
@@ -189,7 +188,3 @@ def iuv_from_outputs(coarse: torch.Tensor, fine: torch.Tensor, u: torch.Tensor, 
     v_sel = v.gather(1, part[:, None]).squeeze(1).clamp(0, 1)
     return torch.stack([part.to(u.dtype), u_sel * fg, v_sel * fg], dim=1)
 
-
-def resize_iuv(iuv: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Nearest resize of IUV maps (N, 3, S, S) to a box size (parts stay integers)."""
-    return F.interpolate(iuv, size=(max(height, 1), max(width, 1)), mode="nearest")

@@ -190,7 +190,9 @@ def resize_scale(height: int, width: int, short: int, max_size: int) -> float:
 class DensePoseDataset(torch.utils.data.Dataset):
     """Records -> (image (3, h, w) in [0, 1], target dict for :class:`MobileParsingRCNN`).
 
-    Training: short side sampled from ``min_sizes``, horizontal flip with ``flip_prob``. Targets: ``boxes`` (N, 4),
+    Training: short side sampled from ``min_sizes``, horizontal flip with ``flip_prob``. An item is read by its index or
+    by ``(index, step)``: the augmentation is drawn from ``(seed, step, index)``, so a resumed run sees the same
+    augmented batches as an uninterrupted one. Targets: ``boxes`` (N, 4),
     ``labels`` (N,), ``dp_has`` (N,), ``dp_masks`` (N, 256, 256) uint8, ``dp_points`` (P, 6)
     ``[person, x, y, I, U, V]``, plus ``image_id`` and ``scale`` (resized / original).
     """
@@ -202,19 +204,21 @@ class DensePoseDataset(torch.utils.data.Dataset):
         self.symmetry = symmetry
         if flip_prob > 0 and symmetry is None:
             raise InputError("flip augmentation needs UV symmetry tables (data.uv_symmetry_file for DensePose-COCO)")
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        index, step = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng([self.seed, step, index])
         rec = self.records[index]
         image = read_image(rec.path, channels=3)
         if image.shape[:2] != (rec.height, rec.width):
             raise InputError(f"image '{rec.path}' is {image.shape[1]}x{image.shape[0]}, json says "
                              f"{rec.width}x{rec.height}")
-        flip = self.flip_prob > 0 and self.rng.random() < self.flip_prob
-        short = int(self.rng.choice(self.min_sizes))
+        flip = self.flip_prob > 0 and rng.random() < self.flip_prob
+        short = int(rng.choice(self.min_sizes))
         scale = resize_scale(rec.height, rec.width, short, self.max_size)
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         new_size = (max(int(round(rec.height * scale)), 1), max(int(round(rec.width * scale)), 1))

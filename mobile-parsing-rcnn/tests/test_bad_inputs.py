@@ -5,8 +5,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from mobile_parsing_rcnn.cli import main
-from mobile_parsing_rcnn.datasets.densepose_coco import DensePoseDataset, load_records
+from mobile_parsing_rcnn.data.densepose_coco import DensePoseDataset, load_records
 from mobile_parsing_rcnn.inference import image_to_tensor
 from shared_utils.errors import InputError
 
@@ -81,19 +80,3 @@ def test_nan_image_is_rejected():
         image_to_tensor(np.full((8, 8, 3), np.nan, dtype=np.float32))
     with pytest.raises(InputError, match="expected"):
         image_to_tensor(np.zeros((8, 8), dtype=np.float32))
-
-
-def test_cli_unknown_config_key_prints_one_error_line(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["params", "model.neck.out_channel=3", "--models", "thesis"])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "out_channels" in err[0]
-
-
-def test_cli_missing_checkpoint_is_one_error_line(capsys, tmp_path):
-    (tmp_path / "x.png").write_bytes(b"")
-    with pytest.raises(SystemExit) as exc:
-        main(["predict", str(tmp_path / "x.png"), "--checkpoint", str(tmp_path / "none.ckpt")])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip().startswith("error: checkpoint")

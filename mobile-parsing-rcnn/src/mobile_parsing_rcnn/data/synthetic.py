@@ -7,13 +7,18 @@ the (U, V) of the ray's hit on that part's chart.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 from pycocotools import mask as mask_utils
 from shared_utils.io import save_json, write_image
+from shared_utils.run import data_lock
 
 from ..config import SyntheticConfig
 from . import body
@@ -268,15 +273,38 @@ def generate_split(out_dir: pathlib.Path, split: str, num_images: int, cfg: Synt
     return path
 
 
+def dataset_settings(cfg: SyntheticConfig) -> dict:
+    return {k: getattr(cfg, k) for k in cfg.__dataclass_fields__} | {"generator_version": GENERATOR_VERSION}
+
+
 def ensure_synthetic_dataset(root: pathlib.Path, cfg: SyntheticConfig) -> pathlib.Path:
-    """Generate the built-in data set under ``root`` unless a complete one with the same settings is there."""
+    """The folder ``root/synthetic-<hash of the settings>`` with the built-in data set, rendered when missing.
+
+    Rendering runs under the data root's lock into a temporary folder that is renamed into place when complete, so
+    runs sharing a root never see a half-written data set, and data sets of different settings live side by side.
+    """
     root = pathlib.Path(root)
-    stamp = root / "settings.json"
-    wanted = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__} | {"generator_version": GENERATOR_VERSION}
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return root
-    log.info("rendering the synthetic DensePose data set into %s", root)
-    generate_split(root, "train", cfg.num_train, cfg, cfg.seed)
-    generate_split(root, "val", cfg.num_val, cfg, cfg.seed + 1)
-    save_json(wanted, stamp)
-    return root
+    settings = dataset_settings(cfg)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    final = root / f"synthetic-{digest}"
+    if final.is_dir():
+        return final
+    with data_lock(root):
+        if final.is_dir():  # another run rendered it while this one waited for the lock
+            return final
+        for stale in root.glob(".partial-synthetic-*"):  # left by a killed run; nobody else writes while locked
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".partial-synthetic-{digest}-"))
+        log.info("rendering the synthetic DensePose data set into %s", final)
+        generate_split(partial, "train", cfg.num_train, cfg, cfg.seed)
+        generate_split(partial, "val", cfg.num_val, cfg, cfg.seed + 1)
+        save_json(settings, partial / "settings.json")
+        os.chmod(partial, 0o777 & ~_umask())
+        os.rename(partial, final)
+    return final
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
