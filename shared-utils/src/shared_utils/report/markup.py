@@ -27,7 +27,10 @@ figure .enlarged { image-rendering: pixelated; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.9em; }
 .warning { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 1em; }
 .missing { color: #a00; }
-.views { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 1em; }
+/* auto-fill, not auto-fit: plotly sizes a view when its script runs, before the next view exists, so a view must
+   not start wider than its final column. */
+.views { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1em; }
+.views.single { grid-template-columns: 1fr; }
 .views figure { min-width: 0; margin: 0; }
 nav a { margin-right: 1em; }
 """

@@ -136,7 +136,8 @@ def _views(run: RunDir, metrics: dict) -> str:
     skipped = [scene.name for scene in found[scenes.MAX_VIEWS:]]
     note = f"<p>Not drawn (more than {scenes.MAX_VIEWS} views): {escape(', '.join(skipped))}</p>" if skipped else ""
     hint = "<p>Drag to rotate, scroll to zoom, click a legend entry to hide it.</p>"
-    return f'{hint}<div class="views">{"".join(parts)}</div>{note}'
+    layout = "views single" if len(parts) == 1 else "views"
+    return f'{hint}<div class="{layout}">{"".join(parts)}</div>{note}'
 
 
 def _picture_name(run: RunDir, path: pathlib.Path) -> str:
