@@ -123,15 +123,19 @@ def venv_env(venv: Path = VENV) -> dict:
 
 
 def ensure_system_libraries() -> None:
-    """open3d links against libusb-1.0, which minimal Debian images lack."""
+    """Debian packages that minimal images lack: libusb-1.0 (open3d links against it) and Chromium (the headless
+    browser that ci/tests/test_reports_in_browser.py opens every report.html in; without it that test is skipped)."""
     found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
-    if "libusb-1.0.so.0" in found:
+    missing = {"libusb-1.0-0": "open3d needs the system library libusb-1.0"} if "libusb-1.0.so.0" not in found else {}
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        missing["chromium"] = "the report test needs a headless Chromium"
+    if not missing:
         return
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0")
+        check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq " + " ".join(missing))
     else:
-        print("warning: open3d needs the system library libusb-1.0: run `sudo apt-get install libusb-1.0-0`",
-              file=sys.stderr)
+        for package, reason in missing.items():
+            print(f"warning: {reason}: run `sudo apt-get install {package}`", file=sys.stderr)
 
 
 def pip(venv: Path, *args: str) -> None:
