@@ -46,3 +46,19 @@ def tiny_transformer(**overrides):
         for parameter in model.parameters():
             parameter.add_(0.2 * torch.randn_like(parameter))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_reference_run(tmp_path_factory):
+    """One uninterrupted `lvt pipeline --config tiny` run (in process, one thread): (run folder, its metrics)."""
+    import json
+
+    from lvt.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_reference")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("THESIS_DATA_ROOT", str(folder / "data"))
+        patch.setenv("CI", "true")
+        seed_everything(0)
+        assert main(["pipeline", "--output-dir", str(folder / "run"), "--config", "tiny"]) == 0
+    return folder / "run", json.loads((folder / "run" / "metrics.json").read_text())

@@ -33,8 +33,10 @@ def fvd_unavailable_reason(num_frames: int, explicit: str | None = None) -> str 
     reasons = []
     try:
         find_weights(InceptionI3d.WEIGHTS_FILE, explicit=explicit, env_var=I3D_ENV_VAR)
-    except WeightsNotFoundError as exc:
-        reasons.append(str(exc))
+    except WeightsNotFoundError:
+        # no searched path in the message: metrics.json must not depend on the machine it was written on
+        reasons.append(f"no I3D weights file {InceptionI3d.WEIGHTS_FILE} (set eval.i3d_weights or ${I3D_ENV_VAR}, "
+                       "or put it in the torch hub cache)")
     if num_frames < FVD_FRAMES:
         reasons.append(f"FVD is defined on {FVD_FRAMES}-frame clips and these videos have {num_frames} frames")
     return "; ".join(reasons) or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,12 @@ def video_rows_figure(path: Path, rows: list[tuple[str, np.ndarray, bool]], prim
     """One labelled row per ``(label, uint8 video (T, H, W, 3), generated)``; column ``t`` is frame ``t``. In rows
     with ``generated`` set, the ``primed`` real frames get a green border and the generated ones an orange one."""
     frames = rows[0][1].shape[0]
-    figure = Figure(figsize=(1.0 + 0.9 * frames, 0.6 + 0.95 * len(rows)), dpi=100)
+    width = max(4.5, 1.4 + 0.9 * frames)
+    title = textwrap.fill(title, width=int(width * 12))
+    title_inches = 0.2 * (title.count("\n") + 1) + 0.15
+    height = title_inches + 0.85 * len(rows) + 0.25
+    # "compressed" packs fixed-aspect images without the gaps tight_layout leaves
+    figure = Figure(figsize=(width, height), dpi=100, layout="compressed")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(rows), frames, squeeze=False)
     for r, (label, video, generated) in enumerate(rows):
@@ -36,7 +42,6 @@ def video_rows_figure(path: Path, rows: list[tuple[str, np.ndarray, bool]], prim
                 axis.set_title(f"t={t}" + (" (real)" if t < primed else ""), fontsize=7)
         axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout(rect=(0, 0, 1, 0.97 if len(rows) > 4 else 0.92))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     with atomic_write(path) as handle:
