@@ -12,27 +12,11 @@ from def_sharp.whole_model import predict_point_cloud, predict_range_image, read
 from shared_utils.errors import InputError
 from shared_utils.io import read_point_cloud
 
-TINY_MODEL = ["model.base_width=8", "model.decoder_widths=[16,16,8,8]", "predict.n_views=3"]
-
-
-@pytest.fixture
-def tiny_run(tmp_path):
-    """A run folder holding a checkpoint of an untrained tiny network (enough to exercise the plumbing)."""
-    import lightning as L
-
-    cfg = load("cpu", TINY_MODEL)
-    module = DEFModule.from_config(cfg, input_scale=2.0)
-    trainer = L.Trainer(accelerator="cpu", max_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
-    trainer.strategy.connect(module)
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    trainer.save_checkpoint(run / "checkpoints" / "last.ckpt")
-    return run
+THREE_VIEWS = ["predict.n_views=3"]
 
 
 def test_range_image_tiling_covers_every_surface_pixel():
-    module = DEFModule.from_config(load("cpu", TINY_MODEL), input_scale=2.0).eval()
+    module = DEFModule.from_config(load("tiny", THREE_VIEWS), input_scale=2.0).eval()
     depth = np.random.default_rng(0).uniform(1, 2, size=(90, 130))
     mask = np.ones_like(depth, dtype=bool)
     mask[:10] = False
@@ -50,24 +34,25 @@ def test_splat_point_cloud_keeps_nearest_point_per_pixel():
     assert depth.reshape(-1)[flat[0]] == pytest.approx(1.2)
 
 
-def test_predict_mesh_then_curves_through_cli(tiny_run, tmp_path):
+def test_predict_mesh_then_curves_through_cli(untrained_run, tmp_path):
     mesh_path = tmp_path / "box.obj"
     trimesh.creation.box((1.0, 0.8, 0.6)).export(mesh_path)
     out = tmp_path / "pred.ply"
-    assert main(["predict", "--run-dir", str(tiny_run), "--input", str(mesh_path), "--output", str(out),
-                 *TINY_MODEL]) == 0
+    assert main(["predict", "--run-dir", str(untrained_run), "--input", str(mesh_path), "--output", str(out),
+                 "predict.n_views=3"]) == 0
     cloud = read_point_cloud(out)
     distances = np.load(tmp_path / "pred.distances.npy")
     assert len(cloud.points) == len(distances) > 1000 and cloud.colors is not None
-    assert main(["curves", "--points", str(out), "--output", str(tmp_path / "curves.json"), *TINY_MODEL]) == 0
+    assert main(["curves", "--run-dir", str(untrained_run), "--points", str(out),
+                 "--output", str(tmp_path / "curves.json")]) == 0
     assert (tmp_path / "curves.json").exists()
 
 
-def test_predict_point_cloud_and_scans(tiny_run, tmp_path):
+def test_predict_point_cloud_and_scans(untrained_run, tmp_path):
     from def_sharp.evaluate import load_module
 
-    module = load_module(tiny_run)
-    cfg = load("cpu", TINY_MODEL)
+    module = load_module(untrained_run)
+    cfg = load("tiny", THREE_VIEWS)
     points = trimesh.creation.box((1.0, 1.0, 1.0)).sample(5000)
     distances = predict_point_cloud(module, points, cfg)
     assert distances.shape == (5000,) and np.isfinite(distances).all()
@@ -77,12 +62,12 @@ def test_predict_point_cloud_and_scans(tiny_run, tmp_path):
     np.savez(scans_path, depth=result.depth[None], c2w=camera.c2w[None], pixel_size=0.02)
     images = read_scans(scans_path)
     assert len(images) == 1 and images[0].mask.sum() == result.mask.sum()
-    assert main(["predict", "--run-dir", str(tiny_run), "--input", str(scans_path),
-                 "--output", str(tmp_path / "scans.ply"), *TINY_MODEL]) == 0
+    assert main(["predict", "--run-dir", str(untrained_run), "--input", str(scans_path),
+                 "--output", str(tmp_path / "scans.ply"), "predict.n_views=3"]) == 0
 
 
-def test_bad_inputs_give_one_line_errors(tiny_run, tmp_path, capsys):
-    cfg = load("cpu", TINY_MODEL)
+def test_bad_inputs_give_one_line_errors(untrained_run, tmp_path, capsys):
+    cfg = load("tiny", THREE_VIEWS)
     with pytest.raises(InputError, match="NaN"):
         predict_point_cloud(None, np.array([[0.0, 0.0, np.nan]] * 4), cfg)
     with pytest.raises(InputError, match="empty"):
@@ -97,7 +82,8 @@ def test_bad_inputs_give_one_line_errors(tiny_run, tmp_path, capsys):
     open_mesh.export(open_path)
     for path in (open_path, tmp_path / "missing.ply"):
         with pytest.raises(SystemExit) as exit_info:
-            main(["predict", "--run-dir", str(tiny_run), "--input", str(path), "--output", str(tmp_path / "x.ply")])
+            main(["predict", "--run-dir", str(untrained_run), "--input", str(path),
+                  "--output", str(tmp_path / "x.ply")])
         assert exit_info.value.code == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:")

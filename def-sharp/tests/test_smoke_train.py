@@ -1,48 +1,52 @@
-"""Two training steps on a tiny generated data set, through the same code path as `def-sharp pipeline`."""
+"""`def-sharp pipeline --config tiny` end to end: the run folder it writes, rerunning it, re-evaluating it."""
 
-import json
+import shutil
 
-import pytest
+import numpy as np
 from def_sharp.cli import main
-
-TINY = [
-    "data.shapes.n_train=2", "data.shapes.n_val=1", "data.shapes.n_test=1", "data.shapes.smooth_fraction=0.0",
-    "data.scan.patches_per_shape=4", "data.generation_workers=1",
-    "model.base_width=8", "model.decoder_widths=[16,16,8,8]",
-    "optim.batch_size=4", "trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.enable_progress_bar=false",
-    "baseline.calibration_patches=4", "eval.picture_patches=2", "eval.whole_model_shapes=1", "predict.n_views=3",
-]
+from def_sharp.config import load
+from def_sharp.evaluate import evaluate
+from shared_utils.io import load_checkpoint, load_json
+from shared_utils.run import RunDir, metrics_without_provenance
 
 
-def test_pipeline_two_steps_writes_run(tmp_path):
-    run = tmp_path / "run"
-    assert main(["pipeline", "--output-dir", str(run), *TINY]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
+def test_pipeline_writes_the_run_folder(tiny_reference):
+    run = RunDir(tiny_reference[0])
+    metrics = run.read_metrics()
     for method in ("def", "baseline"):
         assert set(metrics[method]) == {"rmse", "rmse_q95", "recall", "fpr"}
-        assert 0.0 <= metrics[method]["rmse"] <= 1.0
-    assert metrics["whole_model"]["n_points"] > 0
-    assert (run / "checkpoints" / "last.ckpt").exists()
-    assert (run / "results.md").read_text().count("|") > 20
-    assert list((run / "pictures").glob("patches_*.png"))
-    assert list((run / "pictures").glob("whole_model_*_fused.ply"))
+        assert 0.0 <= metrics[method]["rmse"] <= load("tiny").data.scan.truncation
+    assert metrics["headline"] == {"recall %": round(100 * metrics["def"]["recall"], 2),
+                                   "FPR %": round(100 * metrics["def"]["fpr"], 2),
+                                   "mRMSE ×1e-3": round(1e3 * metrics["def"]["rmse"], 2)}
+    assert metrics["provenance"]["steps"] == {"train": 8} and not metrics["provenance"]["time_limit_reached"]
+    assert run.results.read_text().count("|") > 20 and run.report.is_file()
+    pictures = {p.name for p in run.pictures.glob("*.png")}
+    assert {"patches.png", "summary.png"} <= pictures
+    assert pictures <= set(load_json(run.captions))  # every picture has a caption
 
 
-def test_rerun_resumes_and_eval_rewrites_metrics(tmp_path):
-    run = tmp_path / "run"
-    args = [*TINY, "eval.whole_model_shapes=0"]
-    assert main(["pipeline", "--output-dir", str(run), *args]) == 0
-    first = (run / "checkpoints" / "last.ckpt").stat().st_mtime
-    assert main(["train", "--output-dir", str(run), *args]) == 0  # max_steps reached: nothing retrained
-    assert (run / "checkpoints" / "last.ckpt").stat().st_mtime == first
-    (run / "metrics.json").unlink()
-    assert main(["eval", "--run-dir", str(run), "eval.whole_model_shapes=0"]) == 0
-    assert (run / "metrics.json").exists()
+def test_rerun_trains_nothing_and_eval_rewrites_the_same_metrics(tiny_reference, tmp_path, monkeypatch):
+    reference, data_root = tiny_reference
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(data_root))
+    run = RunDir(shutil.copytree(reference, tmp_path / "run"))
+    assert main(["train", "--output-dir", str(run.path), "--config", "tiny"]) == 0
+    assert load_checkpoint(run.last_checkpoint)["global_step"] == 8
+    rerun_log = sorted((run.logs / "csv").glob("version_*"))[-1] / "metrics.csv"
+    assert not rerun_log.exists() or "train/loss" not in rerun_log.read_text()
+    run.metrics.unlink()
+    assert main(["eval", "--run-dir", str(run.path)]) == 0
+    assert metrics_without_provenance(run.read_metrics()) == metrics_without_provenance(
+        RunDir(reference).read_metrics())
 
 
-def test_cli_reports_bad_override_in_one_line(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--output-dir", str(tmp_path / "run"), "trainer.max_step=2"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "max_steps" in err[0]
+def test_whole_model_evaluation(tiny_reference, tmp_path, monkeypatch):
+    reference, data_root = tiny_reference
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(data_root))
+    run = RunDir(shutil.copytree(reference, tmp_path / "run"))
+    cfg = run.load_config(load, ["eval.whole_model_shapes=1", "predict.n_views=3"])
+    whole = evaluate(cfg, run.path)["whole_model"]
+    assert whole["n_points"] > 0
+    for values in whole["fusion"].values():
+        assert np.isfinite(values["rmse"])
+    assert {p.name for p in run.pictures.glob("*.png")} <= set(load_json(run.captions))

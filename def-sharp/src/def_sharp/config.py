@@ -42,7 +42,7 @@ class ScanConfig:
 
 @dataclass
 class DataConfig:
-    root: str = "data/def"  # relative to the working directory, or $THESIS_DATA_ROOT/def when set
+    root: str | None = None  # None: $THESIS_DATA_ROOT/def when set, else data/def (shared_utils.run.data_root)
     name: str = "defsim-cpu"
     shard_size: int = 512
     generation_workers: int = 2

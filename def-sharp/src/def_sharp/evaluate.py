@@ -1,22 +1,22 @@
-"""Evaluation on held-out shapes: DEF vs the covariance baseline on test patches, whole-model figures, report."""
+"""Evaluation of a trained run on held-out shapes: DEF vs the covariance baseline on test patches, whole models,
+labelled pictures; writes metrics.json (with headline and provenance), results.md and pictures/."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from shared_utils.io import markdown_table, save_json, write_markdown
+from shared_utils.io import load_checkpoint, markdown_table
+from shared_utils.run import PROVENANCE_KEY, RunClock, RunDir, provenance, time_limit_message
 
 from def_sharp.baseline import CovarianceBaseline
 from def_sharp.config import DEFConfig
-from def_sharp.data.defsim import PatchArrays, dataset_dir, ensure_dataset, load_split
+from def_sharp.data.defsim import PatchArrays, ensure_dataset, load_split
 from def_sharp.data.patches import normalise_depth
 from def_sharp.lightning import DEFModule
 from def_sharp.metrics import METRIC_KEYS, patch_metrics, recall_at_fpr
-from def_sharp.train import best_checkpoint
-from def_sharp.visualize import patch_picture
+from def_sharp.visualize import DISTANCE_COLOUR_MAX, patch_picture, summary_picture
 
 # Thesis Table 2 (DEF-Sim patches, high resolution): RMSE and RMSE-q95 in 1e-3 units, recall and FPR in %.
 THESIS_TABLE2 = [
@@ -26,11 +26,19 @@ THESIS_TABLE2 = [
     ("ShF", 18.0, 95.7, 80.9, 0.3),
     ("DEF", 11.1, 42.5, 80.02, 0.02),
 ]
+BASELINE_NAME = "PCA baseline"
+SUMMARY_PATCHES = 3
 
 
 def load_module(run_dir: str | Path, device: torch.device | str = "cpu") -> DEFModule:
-    module = DEFModule.load_from_checkpoint(best_checkpoint(run_dir), map_location=device)
-    return module.eval()
+    """The run's best-by-validation network (else its last one), in eval mode."""
+    return DEFModule.from_checkpoint(RunDir(run_dir).best_checkpoint(), device)
+
+
+def steps_run(run: RunDir) -> int:
+    """Optimizer steps the run trained for (its last checkpoint's step)."""
+    checkpoint = run.resume_checkpoint() or run.best_checkpoint()
+    return int(load_checkpoint(checkpoint).get("global_step", 0))
 
 
 @torch.no_grad()
@@ -58,20 +66,28 @@ def _format_row(name: str, values: dict | tuple) -> list:
     return [name, *("—" if v is None else f"{v:.2f}" for v in values)]
 
 
-def results_markdown(metrics: dict, cfg: DEFConfig) -> str:
+def headline(metrics: dict) -> dict[str, float]:
+    """The numbers the root README shows: DEF's patch-level recall, FPR and mean RMSE."""
+    ours = metrics["def"]
+    return {"recall %": round(100 * ours["recall"], 2), "FPR %": round(100 * ours["fpr"], 2),
+            "mRMSE ×1e-3": round(1e3 * ours["rmse"], 2)}
+
+
+def results_markdown(metrics: dict, cfg: DEFConfig, time_limit_note: str | None = None) -> str:
     headers = ["Method", "RMSE ×1e-3 ↓", "RMSE-q95 ×1e-3 ↓", "Recall % ↑", "FPR % ↓"]
     ours = [
         _format_row(f"DEF, {cfg.model.loss} loss (this run)", metrics["def"]),
         _format_row("Covariance/PCA sharpness baseline (this run)", metrics["baseline"]),
     ]
     thesis = [_format_row(f"{row[0]} (thesis)", row[1:]) for row in THESIS_TABLE2]
-    lines = [
-        "# DEF: sharp-feature distance estimation on held-out patches",
-        "",
+    lines = ["# DEF: sharp-feature distance estimation on held-out patches", ""]
+    if time_limit_note:
+        lines += [f"**Warning: {time_limit_note}.**", ""]
+    lines += [
         f"Held-out test patches: {metrics['n_test_patches']} from {metrics['n_test_shapes']} procedural shapes "
         f"(pixel size {cfg.data.scan.pixel_size}, truncation {cfg.data.scan.truncation}, threshold r = "
-        f"{cfg.eval.threshold}). Thesis rows: DEF-Sim patches from ABC CAD models (Table 2); the data differ, so the "
-        "rows compare the methods' behaviour, not absolute numbers.",
+        f"{cfg.eval.threshold}); network: {metrics['checkpoint']}. Thesis rows: DEF-Sim patches from ABC CAD models "
+        "(Table 2); the data differ, so the rows compare the methods' behaviour, not absolute numbers.",
         "",
         markdown_table(headers, ours + thesis),
         "",
@@ -101,19 +117,59 @@ def _select(metrics: dict) -> dict:
     return {key: metrics[key] for key in METRIC_KEYS}
 
 
-def evaluate(cfg: DEFConfig, run_dir: str | Path, progress: bool = True) -> dict:
-    """Write metrics.json, results.md and pictures/ into run_dir; returns the metrics."""
-    run_dir = Path(run_dir)
-    data_dir = ensure_dataset(cfg.data, progress=progress)
-    module = load_module(run_dir)
+def _caption_whole_model_pictures(run: RunDir) -> None:
+    for path in sorted(run.pictures.glob("whole_model_*_curves.png")):
+        run.add_caption(path.name, "Feature curves extracted from the fused DEF distances (red) and the shape's "
+                                   "true sharp curves (black, dashed) over the scanned points (grey).")
+    for path in sorted(run.pictures.glob("whole_model_*_views.png")):
+        run.add_caption(path.name, "Whole-model prediction seen from several scan directions (rows); columns: the "
+                                   "fused DEF distance and the true distance painted on each view's surface pixels "
+                                   "(bright: near a sharp feature; grey: no surface).")
+    for path in sorted(run.pictures.glob("whole_model_*.ply")):
+        field = "true distance" if path.stem.endswith("truth") else "fused DEF distance"
+        run.add_caption(path.name, f"Scanned points of a held-out shape coloured by the {field} (bright: near a "
+                                   f"sharp feature, colour scale 0-{DISTANCE_COLOUR_MAX} shape units).")
+
+
+def write_pictures(run: RunDir, cfg: DEFConfig, module: DEFModule, test: PatchArrays, predictions: dict,
+                   metrics: dict) -> None:
+    """The patch grid, the run's summary picture and the captions of every picture."""
+    truncation, threshold = cfg.data.scan.truncation, cfg.eval.threshold
+    pick = np.random.default_rng(cfg.seed).permutation(len(test))[: cfg.eval.picture_patches]
+    inputs = normalise_depth(test.depth[pick], test.mask[pick], module.input_scale, np.nan)
+    patch_picture(run.pictures / "patches.png", inputs, test.distance[pick], test.mask[pick],
+                  {name: values[pick] for name, values in predictions.items()}, truncation, threshold)
+    run.add_caption("patches.png", f"Held-out test patches (rows, drawn at random). Columns: the network input "
+                                   f"(depth above the patch's nearest point, normalised), the true distance to the "
+                                   f"nearest sharp curve, DEF's estimate and the PCA baseline's. Distances in shape "
+                                   f"units, colour scale 0-{truncation:g} (the truncation); r = {threshold:g} "
+                                   "marked on the colour bar; grey: no surface.")
+    # The summary shows the patches with the most sharp pixels, where the methods differ most.
+    sharp_pixels = ((test.distance < threshold) & test.mask).sum((1, 2))
+    show = np.sort(np.argsort(-sharp_pixels, kind="stable")[:SUMMARY_PATCHES])
+    scores = {name: f"recall {100 * metrics[key]['recall']:.1f} %, FPR {100 * metrics[key]['fpr']:.2f} %"
+              for name, key in (("DEF", "def"), (BASELINE_NAME, "baseline"))}
+    summary_picture(run.pictures / "summary.png", test.distance[show], test.mask[show],
+                    {name: values[show] for name, values in predictions.items()}, scores, truncation, threshold)
+    run.add_caption("summary.png", f"The {SUMMARY_PATCHES} held-out test patches with the most sharp pixels (rows): "
+                                   "true distance to the nearest sharp curve, DEF's estimate and the PCA baseline's, "
+                                   f"with each method's recall and FPR over all {metrics['n_test_patches']} test "
+                                   "patches (bright: near a sharp feature; grey: no surface).")
+    _caption_whole_model_pictures(run)
+
+
+def evaluate(cfg: DEFConfig, run_dir: str | Path, clock: RunClock | None = None) -> dict:
+    """Evaluate the run's best network; writes metrics.json, results.md and pictures/ and returns the metrics.
+    `clock`: started when the command started (the pipeline's covers generation and training too)."""
+    clock = clock or RunClock()
+    run = RunDir(run_dir).require()
+    checkpoint = run.best_checkpoint()
+    module = DEFModule.from_checkpoint(checkpoint)
+    data_dir = ensure_dataset(cfg.data)
     test = load_split(data_dir, "test")
-    start = time.perf_counter()
     prediction = predict_patches(module, test.depth, test.mask, cfg.optim.batch_size)
-    def_seconds = time.perf_counter() - start
-    start = time.perf_counter()
     baseline = fit_baseline(cfg, load_split(data_dir, "train"))
-    baseline_prediction = np.stack([baseline.predict(d, m) for d, m in zip(test.depth, test.mask, strict=False)])
-    baseline_seconds = time.perf_counter() - start
+    baseline_prediction = np.stack([baseline.predict(d, m) for d, m in zip(test.depth, test.mask, strict=True)])
     threshold = cfg.eval.threshold
     metrics = {
         "def": _select(patch_metrics(prediction, test.distance, test.mask, threshold)),
@@ -121,20 +177,22 @@ def evaluate(cfg: DEFConfig, run_dir: str | Path, progress: bool = True) -> dict
         "threshold": threshold,
         "n_test_patches": len(test),
         "n_test_shapes": int(len(np.unique(test.shape))),
-        "checkpoint": best_checkpoint(run_dir).name,
-        "seconds": {"def_patches": def_seconds, "baseline_fit_and_patches": baseline_seconds},
-        "data": str(dataset_dir(cfg.data)),
+        "checkpoint": checkpoint.name,
+        "data": cfg.data.name,
     }
     metrics["baseline_at_def_fpr"] = recall_at_fpr(baseline_prediction, test.distance, test.mask, threshold,
                                                    metrics["def"]["fpr"])
+    run.pictures.mkdir(parents=True, exist_ok=True)
     if cfg.eval.whole_model_shapes > 0:
         from def_sharp.whole_model import evaluate_whole_models
 
-        metrics["whole_model"] = evaluate_whole_models(module, cfg, run_dir / "pictures")
-    pick = np.random.default_rng(cfg.seed).permutation(len(test))[: cfg.eval.picture_patches]
-    inputs = normalise_depth(test.depth[pick], test.mask[pick], module.input_scale, np.nan)
-    patch_picture(run_dir / "pictures" / "patches_input_truth_def_baseline.png", inputs, test.distance[pick],
-                  test.mask[pick], [prediction[pick], baseline_prediction[pick]])
-    save_json(metrics, run_dir / "metrics.json")
-    write_markdown(run_dir / "results.md", results_markdown(metrics, cfg))
-    return metrics
+        metrics["whole_model"] = evaluate_whole_models(module, cfg, run.pictures)
+    write_pictures(run, cfg, module, test, {"DEF": prediction, BASELINE_NAME: baseline_prediction}, metrics)
+    steps = steps_run(run)
+    limited = cfg.trainer.max_time_minutes is not None and 0 < cfg.trainer.max_steps and steps < cfg.trainer.max_steps
+    metrics = {"headline": headline(metrics), **metrics}
+    block = provenance(cfg, seed=cfg.seed, steps={"train": steps}, wall_time_s=clock.seconds(),
+                       time_limit_reached=limited)
+    run.write_metrics(metrics, block)
+    run.write_results(results_markdown(metrics, cfg, time_limit_message({PROVENANCE_KEY: block})))
+    return run.read_metrics()

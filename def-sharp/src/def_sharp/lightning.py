@@ -6,6 +6,8 @@ import lightning as L
 import numpy as np
 import torch
 from shared_utils.config import config_to_dict, load_config
+from shared_utils.errors import InputError
+from shared_utils.io import load_checkpoint
 
 from def_sharp.config import DEFConfig
 from def_sharp.losses.histogram import HistogramSpec, expected_distance, histogram_loss, regression_loss
@@ -34,6 +36,21 @@ class DEFModule(L.LightningModule):
     @classmethod
     def from_config(cls, cfg: DEFConfig, input_scale: float) -> DEFModule:
         return cls(config_to_dict(cfg), input_scale)
+
+    @classmethod
+    def from_checkpoint(cls, path, device: torch.device | str = "cpu") -> DEFModule:
+        """The trained module of a checkpoint written by `train`, in eval mode (read with the checked loader)."""
+        checkpoint = load_checkpoint(path, map_location=device)
+        hparams = checkpoint.get("hyper_parameters")
+        if not isinstance(hparams, dict) or "config" not in hparams or "state_dict" not in checkpoint:
+            raise InputError(f"checkpoint '{path}' was not written by def-sharp (no DEF config inside)")
+        module = cls(hparams["config"], hparams["input_scale"])
+        try:
+            module.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0]
+            raise InputError(f"checkpoint '{path}' does not match the network of its own config ({reason})") from exc
+        return module.to(device).eval()
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)

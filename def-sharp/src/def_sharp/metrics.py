@@ -50,10 +50,6 @@ def patch_metrics(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray, 
     return summarise_patches(per_patch_statistics(prediction, target, mask, threshold))
 
 
-def concat_statistics(parts: list[dict]) -> dict:
-    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-
-
 def point_metrics(prediction: np.ndarray, target: np.ndarray, threshold: float) -> dict[str, float]:
     """Whole-model metrics over points (N,), e.g. fused multi-view predictions against exact labels."""
     prediction, target = np.asarray(prediction, dtype=np.float64), np.asarray(target, dtype=np.float64)

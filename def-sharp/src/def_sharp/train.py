@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from shared_utils.config import save_config
+from shared_utils.run import RunDir
 from shared_utils.runtime import seed_everything
-from shared_utils.training import build_trainer, last_checkpoint
+from shared_utils.training import build_trainer
 
 from def_sharp.config import DEFConfig
 from def_sharp.data.defsim import ensure_dataset
@@ -15,29 +16,25 @@ from def_sharp.lightning import DEFModule
 
 MONITOR = "val/rmse"
 
+# Lightning warns when it resumes inside an epoch from a loader without saved state; the training stream is a
+# function of the restored step (data/patches.py TrainingStream), so the resumed batches are the uninterrupted ones.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
-def train(cfg: DEFConfig, output_dir: str | Path, progress: bool = True) -> bool:
-    """Train (or resume from output_dir/checkpoints/last.ckpt). Returns whether this process is the global rank
-    zero (under DDP every rank runs this function; only rank zero should evaluate and write reports)."""
-    output_dir = Path(output_dir)
+
+def train(cfg: DEFConfig, run_dir: str | Path) -> Path:
+    """Train into `run_dir` (resuming from its checkpoints/last.ckpt when an earlier run was interrupted); returns
+    the run folder."""
+    run = RunDir(run_dir).create()
     seed_everything(cfg.seed)
-    data_dir = ensure_dataset(cfg.data, progress=progress)
+    data_dir = ensure_dataset(cfg.data)
     input_scale = resolve_input_scale(cfg.data, data_dir)
-    save_config(cfg, output_dir / "config.yaml")
+    run.save_config(cfg)
     module = DEFModule.from_config(cfg, input_scale)
     datamodule = PatchDataModule(cfg.data, data_dir, cfg.optim.batch_size, input_scale, seed=cfg.seed)
-    trainer = build_trainer(cfg.trainer, output_dir, monitor=MONITOR, mode="min")
-    trainer.fit(module, datamodule, ckpt_path=last_checkpoint(output_dir))
-    return trainer.is_global_zero
-
-
-def best_checkpoint(run_dir: str | Path) -> Path:
-    """The best-by-validation checkpoint of a run, else last.ckpt."""
-    folder = Path(run_dir) / "checkpoints"
-    best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if best:
-        return best[-1]
-    last = last_checkpoint(run_dir)
-    if last is None:
-        raise FileNotFoundError(f"no checkpoint in '{folder}'; train the run first")
-    return last
+    trainer = build_trainer(cfg.trainer, run.path, monitor=MONITOR, mode="min")
+    trainer.fit(module, datamodule, ckpt_path=run.resume_checkpoint())
+    # The periodic last.ckpt misses the final steps when max_steps is not a multiple of its interval, or when the
+    # opt-in time limit stopped training: save the final state, so that last.ckpt holds the steps actually run and
+    # a rerun continues from where this one ended.
+    trainer.save_checkpoint(run.last_checkpoint)
+    return run.path

@@ -1,22 +1,27 @@
 """DEF-Sim style patch data set: procedural shapes -> orthographic patches -> exact labels, written once as shards.
 
-Layout under `<root>/<name>/`: `manifest.json` (written last, so its presence means complete) and
+Layout under `<root>/<name>/` (root: `shared_utils.run.data_root("def", data.root)`): `manifest.json` and
 `<split>/shard_<5-digit index>.npz` holding `depth` (B, H, W) float32 (noisy depth, 0 off the surface),
 `mask` (B, H, W) bool, `distance` (B, H, W) float32 truncated distance-to-feature (= truncation off the
 surface), `shape` (B,) int32 index into the split's shape list.
+
+Generation holds the data root's lock and writes into a hidden staging folder that is renamed into place when the
+manifest is complete, so that two runs sharing a root neither generate the same set twice nor read half of it.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import shutil
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_write, load_json, save_json
+from shared_utils.io import atomic_write, load_arrays, load_json, save_json
+from shared_utils.run import data_lock, data_root
+from shared_utils.training import progress_bar_enabled
 from tqdm import tqdm
 
 from def_sharp.config import DataConfig, ScanConfig
@@ -44,9 +49,7 @@ class PatchArrays:
 
 
 def dataset_dir(cfg: DataConfig) -> Path:
-    env_root = os.environ.get("THESIS_DATA_ROOT")
-    root = Path(env_root) / "def" if env_root else Path(cfg.root)
-    return root / cfg.name
+    return data_root("def", cfg.root) / cfg.name
 
 
 def generation_fingerprint(cfg: DataConfig) -> dict:
@@ -125,7 +128,7 @@ def _generate_split(cfg: DataConfig, split: str, out_dir: Path, progress: bool) 
     with get_context("fork").Pool(workers) if workers > 1 else _InlinePool() as pool:
         results = pool.imap(_shape_job, jobs, chunksize=1)
         for shape_index, patches in enumerate(tqdm(results, total=len(jobs), desc=f"def data {split}",
-                                                    disable=not progress)):
+                                                    disable=not progress_bar_enabled(progress))):
             patches["shape"] = np.full(len(patches["depth"]), shape_index, dtype=np.int32)
             for depth, mask in zip(patches["depth"], patches["mask"], strict=True):
                 depth_ranges.append(float(depth[mask].max() - depth[mask].min()))
@@ -152,15 +155,32 @@ class _InlinePool:
         return map(fn, jobs)
 
 
+def _is_complete(out_dir: Path, fingerprint: dict) -> bool:
+    manifest_path = out_dir / MANIFEST
+    try:
+        return manifest_path.is_file() and load_json(manifest_path).get("fingerprint") == fingerprint
+    except (ValueError, AttributeError):  # an unreadable manifest (edited by hand) means: generate again
+        return False
+
+
 def ensure_dataset(cfg: DataConfig, progress: bool = True) -> Path:
     """Generate the data set unless a complete one with the same fingerprint exists; returns its folder."""
     out_dir = dataset_dir(cfg)
-    manifest_path = out_dir / MANIFEST
     fingerprint = generation_fingerprint(cfg)
-    if manifest_path.exists() and load_json(manifest_path).get("fingerprint") == fingerprint:
+    if _is_complete(out_dir, fingerprint):
         return out_dir
-    splits = {split: _generate_split(cfg, split, out_dir, progress) for split in SPLITS}
-    save_json({"fingerprint": fingerprint, "splits": splits}, manifest_path)
+    with data_lock(out_dir.parent):
+        if _is_complete(out_dir, fingerprint):  # another run finished it while this one waited for the lock
+            return out_dir
+        staging, retired = out_dir.with_name(f".{cfg.name}.partial"), out_dir.with_name(f".{cfg.name}.old")
+        shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed while generating
+        splits = {split: _generate_split(cfg, split, staging, progress) for split in SPLITS}
+        save_json({"fingerprint": fingerprint, "splits": splits}, staging / MANIFEST)
+        if out_dir.exists():
+            shutil.rmtree(retired, ignore_errors=True)
+            out_dir.rename(retired)
+        staging.rename(out_dir)
+        shutil.rmtree(retired, ignore_errors=True)
     return out_dir
 
 
@@ -178,12 +198,9 @@ def load_split(data_dir: Path, split: str) -> PatchArrays:
         raise InputError(f"split '{split}' is not in the data set manifest of '{data_dir}'")
     parts: dict[str, list[np.ndarray]] = {"depth": [], "mask": [], "distance": [], "shape": []}
     for shard in manifest["splits"][split]["shards"]:
-        try:
-            with np.load(Path(data_dir) / shard) as data:
-                for key in parts:
-                    parts[key].append(data[key])
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"data shard '{Path(data_dir) / shard}' is missing or corrupt ({exc})") from exc
+        arrays = load_arrays(Path(data_dir) / shard, required=tuple(parts))
+        for key in parts:
+            parts[key].append(arrays[key])
     if not parts["depth"]:
         raise InputError(f"split '{split}' of '{data_dir}' holds no patches")
     return PatchArrays(*(np.concatenate(parts[key]) for key in ("depth", "mask", "distance", "shape")))
