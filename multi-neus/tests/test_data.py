@@ -111,3 +111,28 @@ def test_generation_is_cached_and_redone_when_settings_change(tmp_path):
     cfg.image_size = 24
     ensure_synthetic_dataset(tmp_path, cfg)
     assert load_scene(tmp_path / "train" / "head_000").images.shape[1:3] == (24, 24)
+
+
+def test_two_runs_generating_one_data_root_at_once_write_one_complete_data_set(tiny_dataset, tmp_path):
+    import os
+    import subprocess
+
+    from shared_utils.testing import console_script
+
+    root = tmp_path / "shared-root"
+    argv = [console_script("multineus"), "make-data", "--config", "tiny", f"data.root={root}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
+    processes = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
+    # The second run waited for the lock and then found the complete data set: only one rendered the heads.
+    rendered = sum(err.count("rendering synthetic identity") for _, err in outputs)
+    assert rendered == 3
+    assert not list(root.rglob("*.partial-*"))
+    for split in ("train", "test"):
+        expected, written = load_split(tiny_dataset, split), load_split(root, split)
+        assert [s.name for s in expected] == [s.name for s in written]
+        for a, b in zip(expected, written, strict=True):
+            assert np.array_equal(a.images, b.images) and np.array_equal(a.masks, b.masks)
+            assert np.allclose(a.c2w, b.c2w) and np.array_equal(a.gt_mesh.vertices, b.gt_mesh.vertices)
