@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,26 @@ def test_latent_cache_refuses_another_codebook(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(InputError, match="corrupt"):
         load_latents(tmp_path / "bad.pt", vqvae)
+
+
+def test_two_concurrent_generations_into_one_root_give_the_files_of_one(tmp_path):
+    import subprocess
+
+    from shared_utils.testing import console_script
+
+    def start(root):
+        env = {**os.environ, "THESIS_DATA_ROOT": str(root), "OMP_NUM_THREADS": "1"}
+        return subprocess.Popen([console_script("lvt"), "make-data", "--config", "tiny"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    shared = tmp_path / "shared"
+    processes = [start(shared), start(shared), start(tmp_path / "alone")]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+
+    def files(root):
+        return {p.name: p.read_bytes() for p in (root / "lvt").iterdir() if not p.name.startswith(".")}
+
+    alone = files(tmp_path / "alone")
+    assert len(alone) == 2 and files(shared) == alone
