@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_utils.run import RunDir
 
-RUN_DIR = Path("outputs/def/default")
+RUN = RunDir("outputs/def/default")
 OUT_DIR = Path("outputs/def/bench")
 
 
@@ -26,8 +27,8 @@ def _module(cfg):
     from def_sharp.evaluate import load_module
     from def_sharp.lightning import DEFModule
 
-    if (RUN_DIR / "checkpoints").exists():
-        return load_module(RUN_DIR), "trained"
+    if RUN.checkpoints.is_dir():
+        return load_module(RUN.path), "trained"
     return DEFModule.from_config(cfg, input_scale=2.4).eval(), "random init"
 
 
@@ -70,11 +71,10 @@ def def_vs_baseline(n_patches: int = 64) -> dict:
     from def_sharp.data.defsim import dataset_dir, load_split
     from def_sharp.evaluate import fit_baseline, predict_patches
 
-    cfg = load(RUN_DIR / "config.yaml") if (RUN_DIR / "config.yaml").exists() else load("cpu")
+    cfg = RUN.load_config(load) if RUN.config.is_file() else load("cpu")
     result: dict = {}
-    metrics_path = RUN_DIR / "metrics.json"
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
+    if RUN.metrics.is_file():
+        metrics = RUN.read_metrics()
         result["quality"] = {"def": metrics["def"], "baseline": metrics["baseline"]}
     if not (dataset_dir(cfg.data) / "manifest.json").exists():
         result["note"] = "no data set yet: run `make train-def` first for the patch comparison"

@@ -50,3 +50,14 @@ def test_whole_model_evaluation(tiny_reference, tmp_path, monkeypatch):
     for values in whole["fusion"].values():
         assert np.isfinite(values["rmse"])
     assert {p.name for p in run.pictures.glob("*.png")} <= set(load_json(run.captions))
+
+
+def test_opt_in_time_limit_is_reported_and_pipeline_exits_3(tiny_reference, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(tiny_reference[1]))
+    run = RunDir(tmp_path / "run")
+    argv = ["pipeline", "--config", "tiny", "--output-dir", str(run.path), "trainer.max_time_minutes=0.00001"]
+    assert main(argv) == 3
+    provenance = run.read_metrics()["provenance"]
+    assert provenance["time_limit_reached"] and 0 < provenance["steps"]["train"] < 8
+    assert load_checkpoint(run.last_checkpoint)["global_step"] == provenance["steps"]["train"]
+    assert "time limit" in run.results.read_text() and "time limit" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shared_utils.cli import MemberCLI
-from shared_utils.run import RunClock, time_limit_message
+from shared_utils.run import RunClock, RunDir, time_limit_message
 
 from def_sharp import config
 from def_sharp.config import DEFConfig
@@ -52,7 +52,7 @@ def predict(args: argparse.Namespace, cfg: DEFConfig) -> None:
     from def_sharp.whole_model import predict_file
 
     check_predict_input(args.input)
-    predict_file(args.run_dir, args.input, args.output, cfg)
+    predict_file(args.run_dir, args.input, args.output, cfg, scale=args.scale)
     print(f"wrote {args.output}")
 
 
@@ -70,7 +70,8 @@ def _report(metrics: dict, run_dir: Path) -> int:
         values = metrics[name]
         print(f"{name:9s} rmse {values['rmse']:.4f}  rmse_q95 {values['rmse_q95']:.4f}  "
               f"recall {100 * values['recall']:.1f} %  fpr {100 * values['fpr']:.2f} %")
-    print(f"wrote {Path(run_dir) / 'metrics.json'} and {Path(run_dir) / 'results.md'}")
+    run = RunDir(run_dir)
+    print(f"wrote {run.metrics} and {run.results}")
     warning = time_limit_message(metrics)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -91,6 +92,10 @@ predict_parser.add_argument("--input", required=True, type=Path,
                                  "or range scans (.npz with depth (V,H,W), c2w (V,4,4), pixel_size)")
 predict_parser.add_argument("--output", required=True, type=Path,
                             help="coloured PLY; distances also saved as <output>.distances.npy")
+predict_parser.add_argument("--scale", type=float, default=None,
+                            help="factor from the input's units to the training scale (default: meshes by the "
+                                 "DEF-Sim normalisation, clouds by their extent); distances are reported in the "
+                                 "input's units either way")
 # The curve radii and the threshold r belong to the scale the run's network was trained at, so curves take the
 # run's saved config (a --config here would silently mix scales).
 curves_parser = cli.add("curves", curves, "extract parametric feature curves from a run's predicted distances",

@@ -41,20 +41,17 @@ def _distance_image(axes, field: np.ndarray, mask: np.ndarray, truncation: float
 
 def _distance_colour_bar(figure, image, axes, threshold: float) -> None:
     bar = figure.colorbar(image, ax=axes, shrink=0.6, pad=0.02)
-    bar.set_label(f"distance to the nearest sharp curve\n[{DISTANCE_UNITS}]")
+    bar.set_label(f"distance to the nearest sharp curve\n[{DISTANCE_UNITS}]\ncyan line: r = {threshold:g}")
     bar.ax.axhline(threshold, color="cyan", linewidth=1.5)
-    bar.ax.text(1.05, threshold, f" r = {threshold:g}", color="k", fontsize=8, va="center",
-                transform=bar.ax.get_yaxis_transform())
 
 
 def patch_picture(path: Path, inputs: np.ndarray, truth: np.ndarray, masks: np.ndarray,
                   predictions: dict[str, np.ndarray], truncation: float, threshold: float) -> None:
     """One row per test patch: network input (normalised depth), true distance, then each prediction."""
-    columns = ["input: depth above the patch's nearest point / input scale", "true distance",
-               *(f"{name}" for name in predictions)]
+    columns = ["input (normalised depth)", "true distance", *predictions]
     rows = len(inputs)
     figure, axes = plt.subplots(rows, len(columns), figsize=(2.3 * len(columns) + 1.5, 2.3 * rows + 0.6),
-                                squeeze=False)
+                                squeeze=False, layout="constrained")
     depth_image = distance_image = None
     for row in range(rows):
         mask = masks[row]
@@ -65,12 +62,12 @@ def patch_picture(path: Path, inputs: np.ndarray, truth: np.ndarray, masks: np.n
             distance_image = _distance_image(axes[row, column], field, mask, truncation)
         axes[row, 0].set_ylabel(f"patch {row + 1}")
     for column, title in enumerate(columns):
-        axes[0, column].set_title(title if column else "input (normalised depth)", fontsize=9)
+        axes[0, column].set_title(title, fontsize=9)
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.colorbar(depth_image, ax=axes[:, 0], shrink=0.6, pad=0.02,
-                    location="left").set_label("normalised depth (grey: no surface)")
+    figure.colorbar(depth_image, ax=axes[:, 0], shrink=0.8, pad=0.02, location="bottom").set_label(
+        "depth above the patch's nearest point / input scale")
     _distance_colour_bar(figure, distance_image, axes[:, 1:], threshold)
     figure.suptitle("Held-out test patches: true and predicted distance-to-feature fields (grey: no surface)")
     save_figure(figure, path)
@@ -83,13 +80,14 @@ def summary_picture(path: Path, truth: np.ndarray, masks: np.ndarray, prediction
     columns = ["true distance", *predictions]
     rows = len(truth)
     figure, axes = plt.subplots(rows, len(columns), figsize=(2.6 * len(columns) + 1.2, 2.6 * rows + 0.8),
-                                squeeze=False)
+                                squeeze=False, layout="constrained")
     image = None
     for row in range(rows):
         for column, field in enumerate([truth[row], *(values[row] for values in predictions.values())]):
             image = _distance_image(axes[row, column], field, masks[row], truncation)
             axes[row, column].set_xticks([])
             axes[row, column].set_yticks([])
+        axes[row, 0].set_ylabel(f"test patch {row + 1}")
     for column, name in enumerate(columns):
         axes[0, column].set_title(name + (f"\n{scores[name]}" if name in scores else "\n"), fontsize=9)
     _distance_colour_bar(figure, image, axes, threshold)
