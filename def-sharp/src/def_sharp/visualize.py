@@ -95,6 +95,31 @@ def summary_picture(path: Path, truth: np.ndarray, masks: np.ndarray, prediction
     save_figure(figure, path)
 
 
+def views_picture(path: Path, masks: list[np.ndarray], fields: dict[str, np.ndarray], truncation: float,
+                  threshold: float, title: str) -> None:
+    """Whole-model distance fields seen from several scan directions: one row per view, one column per named field
+    (e.g. fused DEF, a baseline, the truth). Each field holds the values of every view's surface pixels, view after
+    view, in the row-major pixel order of that view's mask."""
+    offsets = np.concatenate([[0], np.cumsum([int(mask.sum()) for mask in masks])])
+    names = list(fields)
+    figure, axes = plt.subplots(len(masks), len(names), figsize=(2.8 * len(names) + 1.5, 2.8 * len(masks) + 0.8),
+                                squeeze=False, layout="constrained")
+    image = None
+    for row, mask in enumerate(masks):
+        for column, name in enumerate(names):
+            canvas = np.zeros(mask.shape)
+            canvas[mask] = fields[name][offsets[row] : offsets[row + 1]]
+            image = _distance_image(axes[row, column], canvas, mask, truncation)
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        axes[row, 0].set_ylabel(f"view {row + 1}")
+    for column, name in enumerate(names):
+        axes[0, column].set_title(name, fontsize=9)
+    _distance_colour_bar(figure, image, axes, threshold)
+    figure.suptitle(title)
+    save_figure(figure, path)
+
+
 def curves_picture(path: Path, points: np.ndarray, extracted: list[np.ndarray], truth: list[np.ndarray],
                    title: str = "Feature curves") -> None:
     """Extracted curves (red) and true curves (black, dashed) over a grey subsample of the shape's points."""
