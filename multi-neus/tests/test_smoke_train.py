@@ -75,3 +75,15 @@ def test_meta_learning_resumes_from_last_checkpoint(tiny_dataset, tmp_path):
     meta_learn(cfg, scenes, tmp_path)
     second = torch.load(RunDir(tmp_path).last_checkpoint, weights_only=False)
     assert second["global_step"] == 5 and (tmp_path / "model.pt").exists()
+
+
+def test_pipeline_cut_by_an_opt_in_time_limit_says_so_and_exits_3(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "limited"
+    code = main(["pipeline", "--config", "tiny", "--output-dir", str(run), f"data.root={tiny_dataset}",
+                 "meta.trainer.max_time_minutes=0.00001"])
+    assert code == 3
+    assert "time limit" in capsys.readouterr().err
+    metrics = RunDir(run).read_metrics()
+    assert metrics["provenance"]["time_limit_reached"] is True
+    assert metrics["provenance"]["steps"]["meta"] < 4
+    assert "time limit stopped training early" in RunDir(run).results.read_text()

@@ -33,6 +33,7 @@ THESIS_TABLE7 = {
     "H3D-Net 1-view (thesis, H3DS)": ((1.82, 1.83, 1.91, 1.85), (13.83, 13.01, 12.51, 13.12)),
     "Multi-NeuS 1-view (thesis, H3DS)": ((1.89, 1.77, 1.86, 1.84), (13.00, 13.27, 11.95, 12.74)),
 }
+ROW_LABELS = {"multineus": "Multi-NeuS", "scratch": "NeuS scratch"}
 METHOD_LABELS = {"multineus": "Multi-NeuS 1-view (this run)",
                  "scratch": "NeuS from scratch, same iterations (this run)"}
 DISTANCES = ("chamfer_face_mm", "chamfer_head_mm")
@@ -219,8 +220,8 @@ def write_frontal_pictures(cfg: MultiNeuSConfig, run: RunDir, scene: Scene, view
     novel = novel_view_indices(scene, cfg, view)
     columns = [f"view {v} ({view_azimuth_deg(scene, v):+.0f} deg)" for v in novel]
     rows = {"ground truth": list(scene.images[novel])}
-    rows.update({f"{method} colour": [r["color"] for r in renders[method]] for method in METHODS})
-    rows.update({f"{method} normals": [r["normal"] for r in renders[method]] for method in METHODS})
+    rows.update({f"{ROW_LABELS[method]} colour": [r["color"] for r in renders[method]] for method in METHODS})
+    rows.update({f"{ROW_LABELS[method]} normals": [r["normal"] for r in renders[method]] for method in METHODS})
     name = f"{scene.name}_novel_views.png"
     save_figure(labelled_grid(rows, columns, f"{scene.name}: volume renders of novel views after fitting the "
                                              f"frontal view {view} alone"), run.pictures / name)

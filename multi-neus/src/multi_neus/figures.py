@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -32,7 +34,8 @@ def labelled_grid(rows: dict[str, list[np.ndarray]], columns: list[str], title: 
                 axis.set_title(columns[c], fontsize=8)
             if c == 0 and row_caption:
                 axis.set_ylabel(row_caption, fontsize=8)
-    figure.suptitle(title, fontsize=9)
+    # Narrow grids wrap the title instead of cutting it at the figure's edge.
+    figure.suptitle(textwrap.fill(title, width=max(30, 24 * ncols)), fontsize=9)
     figure.tight_layout()
     return figure
 
