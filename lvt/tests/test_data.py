@@ -124,9 +124,11 @@ def test_latent_cache_refuses_another_codebook(tmp_path):
         load_latents(tmp_path / "bad.pt", vqvae)
 
 
-def test_two_concurrent_generations_into_one_root_give_the_files_of_one(tmp_path):
+def test_two_concurrent_generations_into_one_root_give_the_files_of_one(tmp_path, monkeypatch):
     import subprocess
 
+    from lvt.config import load
+    from lvt.data.videos import prepare_videos
     from shared_utils.testing import console_script
 
     def start(root):
@@ -135,7 +137,9 @@ def test_two_concurrent_generations_into_one_root_give_the_files_of_one(tmp_path
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     shared = tmp_path / "shared"
-    processes = [start(shared), start(shared), start(tmp_path / "alone")]
+    processes = [start(shared), start(shared)]
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(tmp_path / "alone"))
+    prepare_videos(load("tiny").data)
     for process in processes:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err[-2000:]
