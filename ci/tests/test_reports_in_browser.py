@@ -175,23 +175,26 @@ MEDIA_STATE = """(async () => {
                                                   ok: i.complete && i.naturalWidth > 0})),
     videos: media().map(v => ({src: v.getAttribute('src').slice(0, 60), ok: v.readyState >= 1 && !v.error,
                               error: v.error && v.error.message})),
-    views: document.querySelectorAll('.plotly-graph-div').length,
+    plots: document.querySelectorAll('.plotly-graph-div').length,
+    views: document.querySelectorAll('.views .plotly-graph-div').length,
     text: document.body.innerText,
   };
 })()"""
 
-# Brings view `index` into the viewport, waits until plotly has drawn it, and returns its rectangle on the page.
+# Brings plot `index` (a 3D view or training curves) into the viewport, waits until plotly has drawn it, and returns
+# its rectangle on the page; a 3D view draws on a WebGL canvas that must lie inside that rectangle.
 VIEW_RECT = """(async (index) => {
   const view = document.querySelectorAll('.plotly-graph-div')[index];
+  const is3d = !!view.closest('.views');
   view.scrollIntoView();
   const deadline = Date.now() + 20000;
-  while (!(view._fullLayout && view.querySelector('canvas')) && Date.now() < deadline)
+  while (!(view._fullLayout && (!is3d || view.querySelector('canvas'))) && Date.now() < deadline)
     await new Promise(r => setTimeout(r, 100));
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   const box = view.getBoundingClientRect();
   const canvases = Array.from(view.querySelectorAll('canvas')).map(c => c.getBoundingClientRect());
   return {x: box.left + window.scrollX, y: box.top + window.scrollY, width: box.width, height: box.height,
-          canvases: canvases.length,
+          is3d: is3d, canvases: canvases.length,
           canvas_inside: canvases.every(c => c.left >= box.left - 1 && c.right <= box.right + 1
                                              && c.top >= box.top - 1 && c.bottom <= box.bottom + 1)};
 })(%d)"""
@@ -214,16 +217,18 @@ def check_report(browser: Browser, report: Path, expect_3d: bool = False) -> Non
     assert not external, f"{report} requests the network: {external}"
     if expect_3d:
         assert state["views"] > 0, f"{report} has no 3D view"
-    for index in range(state["views"]):
+    for index in range(state["plots"]):
         rect = page.evaluate(VIEW_RECT % index)
-        assert rect["canvases"] and rect["width"] > 100 and rect["height"] > 100, f"3D view {index}: {rect}"
-        assert rect["canvas_inside"], f"{report}: 3D view {index} draws outside its box (sized before its layout)"
+        assert rect["width"] > 100 and rect["height"] > 100, f"{report}: plot {index} is too small: {rect}"
+        if rect["is3d"]:
+            assert rect["canvases"], f"{report}: 3D view {index} has no WebGL canvas"
+            assert rect["canvas_inside"], f"{report}: 3D view {index} draws outside its box (sized before its layout)"
         clip = {key: rect[key] for key in ("x", "y", "width", "height")}
         drawn = page.screenshot(clip)
         page.evaluate(HIDE_VIEW_DATA % index)
         hidden = page.screenshot(clip)
         changed = float((np.abs(drawn - hidden).max(axis=-1) > PIXEL_TOLERANCE).mean())
-        assert changed > 0.002, f"{report}: 3D view {index} draws nothing ({changed:.2%} of its pixels are data)"
+        assert changed > 0.002, f"{report}: plot {index} draws nothing ({changed:.2%} of its pixels are data)"
     errors = page.errors()
     assert not errors, f"{report}: console errors: {errors}"
 
@@ -255,15 +260,17 @@ def _script(name: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory):
-    """All installed members' tiny pipelines, started together: {script: (process, run folder, log file)}."""
+def tiny_runs(request, tmp_path_factory):
+    """The selected, installed members' tiny pipelines, started together: {script: (process, run folder, log)}."""
+    selected = {item.callspec.params["member"] for item in request.session.items
+                if "member" in getattr(getattr(item, "callspec", None), "params", {})}
     root = tmp_path_factory.mktemp("tiny-runs")
     env = {**os.environ, "CI": "true", "THESIS_DATA_ROOT": str(root / "data"), "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     runs = {}
     for name in MEMBER_SCRIPTS:
         script = _script(name)
-        if script is None:
+        if script is None or name not in selected:
             continue
         log = root / f"{name}.log"
         with open(log, "w") as out:

@@ -3,15 +3,15 @@
 import base64
 import html
 import html.parser
+import importlib
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import trimesh
+from shared_utils.errors import cli_entry
 from shared_utils.io import write_image, write_line_set, write_mesh, write_point_cloud, write_video
 from shared_utils.report import write_index, write_report
 from shared_utils.report.curves import panel_of, read_csv_log
@@ -109,10 +109,10 @@ def test_3d_files_become_plotly_views_with_plotly_inlined_once(sample):
     from plotly.offline import get_plotlyjs
 
     assert page.count(get_plotlyjs()[:500]) == 1
-    assert page.count('class="plotly-graph-div"') == 2  # shape_0 (points + curves) and reconstruction.ply
+    views = page.split('<figure class="view">')[1:]  # in file order: reconstruction.ply, shape_0 (points + curves)
+    assert len(views) == 2 and all('class="plotly-graph-div"' in view for view in views)
+    assert "reconstruction.ply" in views[0] and "points.ply" in views[1] and "curves.ply" in views[1]
     assert f"{MAX_POINTS:,} of {CLOUD_POINTS:,} points" in page
-    shape_view = page.split('class="plotly-graph-div"')[2]  # views in file order: reconstruction.ply, shape_0
-    assert "points.ply" in shape_view and "curves.ply" in shape_view
 
 
 def test_3d_kinds_are_read_from_the_ply_header(sample):
@@ -127,6 +127,15 @@ def test_metrics_results_config_and_provenance_are_on_the_page(sample):
     for text in ("PSNR dB", "56.8", "per_scene.a", "<td>25.1</td>", "max_steps: 20", "0123abc", "steps.train",
                  "wall_time_s", "logs/csv/version_0/metrics.csv"):
         assert text in page, text
+
+
+def test_each_csv_log_is_an_interactive_figure(sample):
+    _, page = sample
+    curves = page.split('<figure class="curves">')[1:]
+    assert len(curves) == 1 and 'class="plotly-graph-div"' in curves[0]
+    figure = curves[0].replace("\\u002f", "/")  # plotly escapes "/" inside the page's JSON
+    for column in ("train/loss", "val/psnr", "lr-Adam"):
+        assert f'"name":"{column}"' in figure, column
 
 
 def test_csv_log_columns_keep_their_own_steps(tmp_path):
@@ -164,11 +173,12 @@ def test_index_writes_missing_and_stale_reports_and_links_them(tmp_path):
     assert "recall %" in page and "56.8" in page and "not evaluated" in page
 
 
-def test_module_entry_point_reports_a_missing_folder_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "shared_utils.report", str(tmp_path / "nowhere")],
-                            capture_output=True, text=True)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: outputs folder '{tmp_path / 'nowhere'}' not found"]
+def test_module_entry_point_reports_a_missing_folder_in_one_line(tmp_path, capsys):
+    entry = importlib.import_module("shared_utils.report.__main__")
+    with pytest.raises(SystemExit) as exit_info:
+        cli_entry(entry.run)([str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: outputs folder '{tmp_path / 'nowhere'}' not found"]
 
 
 def test_captions_file_is_not_shown_as_a_picture(sample):

@@ -10,7 +10,7 @@ The report reads the run folder only (``shared_utils.run.RunDir``); members cont
   one sub-folder of ``pictures/`` are drawn together in one view (e.g. ``pictures/shape_0/points.ply`` +
   ``pictures/shape_0/curves.ply``, or a point cloud + a line set of camera frustums); its caption key is the folder
   name.
-- ``logs/**/metrics.csv`` (Lightning's CSVLogger): training curves, one figure per log.
+- ``**/logs/**/metrics.csv`` (Lightning's CSVLogger, also under stage folders): training curves, one figure per log.
 - ``config.yaml``: printed.
 
 ``python -m shared_utils.report OUTPUTS_DIR`` writes every missing or stale report and ``OUTPUTS_DIR/index.html``.

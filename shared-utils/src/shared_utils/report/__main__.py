@@ -10,7 +10,7 @@ from ..errors import cli_entry
 from .index import write_index
 
 
-def _run(argv=None) -> int:
+def run(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared_utils.report", description=__doc__)
     parser.add_argument("outputs", type=pathlib.Path, help="folder holding <alias>/<run>/ run folders")
     args = parser.parse_args(argv)
@@ -19,4 +19,4 @@ def _run(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli_entry(_run)())
+    raise SystemExit(cli_entry(run)())

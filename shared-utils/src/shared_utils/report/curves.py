@@ -1,9 +1,8 @@
-"""Training curves from Lightning's CSVLogger files (``logs/**/metrics.csv``), drawn with matplotlib as PNG."""
+"""Training curves from Lightning's CSVLogger files (``logs/**/metrics.csv``) as interactive plotly figures."""
 
 from __future__ import annotations
 
 import csv
-import io
 import math
 import pathlib
 
@@ -12,6 +11,7 @@ import numpy as np
 PANELS = ("loss", "validation", "learning rate", "other")
 # Beyond this many points a line carries no marker; validation curves (a few points) do.
 MARKER_LIMIT = 60
+CURVES_HEIGHT_PX = 340
 
 
 def read_csv_log(path: pathlib.Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -63,27 +63,26 @@ def _log_scale(values: list[np.ndarray]) -> bool:
     return bool((joined > 0).all() and joined.max() / joined.min() > 100)
 
 
-def curves_png(path: pathlib.Path, title: str) -> bytes | None:
-    """One PNG of a CSV log, one panel per kind of column (loss, validation, learning rate, other) against the
-    training step; None when the log holds no values."""
+def curves_html(path: pathlib.Path, title: str) -> str | None:
+    """An interactive plotly figure (without plotly.js itself) of a CSV log: one panel per kind of column (loss,
+    validation, learning rate, other) against the training step; None when the log holds no values."""
     series = read_csv_log(path)
     panels = {name: {c: s for c, s in series.items() if panel_of(c) == name} for name in PANELS}
     panels = {name: columns for name, columns in panels.items() if columns}
     if not panels:
         return None
-    from matplotlib.figure import Figure
+    import plotly.io
+    from plotly.subplots import make_subplots
 
-    figure = Figure(figsize=(5.2 * len(panels), 3.8), layout="constrained")
-    figure.suptitle(title, fontsize=10)
-    for axes, (name, columns) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=True):
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.06)
+    for number, columns in enumerate(panels.values(), start=1):
         for column, (steps, values) in columns.items():
-            axes.plot(steps, values, label=column, marker="o" if len(values) <= MARKER_LIMIT else None, markersize=3)
+            figure.add_scatter(x=steps, y=values, name=column, row=1, col=number,
+                               mode="lines+markers" if len(values) <= MARKER_LIMIT else "lines", marker={"size": 4})
+        figure.update_xaxes(title_text="step", row=1, col=number)
         if _log_scale([values for _, values in columns.values()]):
-            axes.set_yscale("log")
-        axes.set_title(name)
-        axes.set_xlabel("step")
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
+            figure.update_yaxes(type="log", row=1, col=number)
+    figure.update_layout(height=CURVES_HEIGHT_PX, margin={"l": 50, "r": 10, "t": 60, "b": 40},
+                         title={"text": title, "font": {"size": 12}}, legend={"font": {"size": 10}})
+    return plotly.io.to_html(figure, full_html=False, include_plotlyjs=False,
+                             config={"displaylogo": False, "responsive": True})

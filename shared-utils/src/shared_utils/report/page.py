@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import pathlib
 from collections.abc import Callable
 
@@ -144,19 +143,21 @@ def _picture_name(run: RunDir, path: pathlib.Path) -> str:
     return path.relative_to(run.pictures).as_posix() if path.is_relative_to(run.pictures) else ""
 
 
+def _csv_logs(run: RunDir) -> list[pathlib.Path]:
+    # Members with several stages log under <stage>/logs/ as well as under the run's own logs/.
+    return sorted(p for p in run.path.rglob("metrics.csv") if "logs" in p.relative_to(run.path).parts[:-1])
+
+
 def _curves(run: RunDir, metrics: dict) -> str:
-    logs = sorted(run.logs.rglob("metrics.csv")) if run.logs.is_dir() else []
     parts = []
-    for log in logs:
+    for log in _csv_logs(run):
         name = log.relative_to(run.path).as_posix()
-        png = curves.curves_png(log, name)
-        if png is not None:
-            source = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
-            parts.append(f'<figure><img alt="training curves of {escape(name)}" src="{source}">'
-                         f'<figcaption><span class="filename">{escape(name)}</span>: logged values against the '
-                         "training step, one panel per kind (loss, validation, learning rate, other)</figcaption>"
-                         "</figure>")
-    return "\n".join(parts) or "<p>No CSV training logs (logs/**/metrics.csv) in this run.</p>"
+        plot = _build(lambda r, m, log=log, name=name: curves.curves_html(log, name) or "", run, metrics)
+        if plot:
+            parts.append(f'<figure class="curves">{plot}<figcaption><span class="filename">{escape(name)}</span>: '
+                         "logged values against the training step, one panel per kind (loss, validation, learning "
+                         "rate, other); click a legend entry to hide it</figcaption></figure>")
+    return "\n".join(parts) or "<p>No CSV training logs (**/logs/**/metrics.csv) in this run.</p>"
 
 
 def _config(run: RunDir, metrics: dict) -> str:
@@ -201,7 +202,7 @@ def write_report(run: RunDir, member: str | None = None) -> pathlib.Path:
     anchor, title, body = sections[0]
     sections[0] = (anchor, title, metrics_note + body)
     title = f"{member or run.path.resolve().parent.name}: run {run.path.name}"
-    head = scenes.plotly_js() if scenes.find_scenes(run.path, run.pictures) else ""
+    head = scenes.plotly_js() if _csv_logs(run) or scenes.find_scenes(run.path, run.pictures) else ""
     html_text = page(title, f"Run folder <code>{escape(run.path.resolve())}</code>", sections, head)
     with atomic_write(run.report, "w") as f:
         f.write(html_text)

@@ -1,8 +1,9 @@
 """Interactive 3D views of a run's meshes, point clouds and line sets: plotly figures whose JavaScript the page
 inlines once, so that they work from disk with no network.
 
-Every 3D file in the run folder (outside ``checkpoints/`` and ``logs/``) is drawn; the files of one sub-folder of
-``pictures/`` share one view (points + curves, a cloud + camera frustums), every other file gets its own view."""
+Every 3D file in the run folder (outside ``checkpoints/`` and ``logs/`` folders) is drawn; the files of one
+sub-folder of ``pictures/`` share one view (points + curves, a cloud + camera frustums), every other file gets its own
+view."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def find_scenes(run_path: pathlib.Path, pictures: pathlib.Path) -> list[Scene]:
     scenes: dict[str, Scene] = {}
     for path in sorted(run_path.rglob("*")):
         relative = path.relative_to(run_path)
-        if (path.suffix.lower() not in SUFFIXES or not path.is_file() or relative.parts[0] in SKIPPED_FOLDERS
-                or any(part.startswith(".") for part in relative.parts)):
+        if (path.suffix.lower() not in SUFFIXES or not path.is_file()
+                or any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts[:-1])):
             continue
         inside = path.relative_to(pictures).parts if path.is_relative_to(pictures) else ()
         name = inside[0] if len(inside) > 1 else relative.as_posix()
