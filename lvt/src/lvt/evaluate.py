@@ -1,5 +1,6 @@
 """Evaluation of a trained run: bits/dim (temporal, per-frame, uniform), reconstruction quality, samples primed
-with real frames (PNG grid, GIF, MP4), the last-frame baseline and FVD when I3D weights are present."""
+with real frames (labelled PNG figures with captions, GIF, MP4), the last-frame baseline and FVD when I3D weights
+are present. Writes metrics.json (with headline and provenance), results.md and pictures/."""
 
 from __future__ import annotations
 
