@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
-from shared_utils.errors import InputError
-from shared_utils.io import load_json, read_image, read_mesh, read_neus_cameras
+from shared_utils.errors import InputError, check_finite
+from shared_utils.io import load_arrays, load_json, read_image, read_mesh, read_neus_cameras
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MESH_NAMES = ("mesh_gt.ply", "full_head.obj", "mesh_gt.obj")
@@ -142,9 +142,13 @@ def _load_ground_truth(folder: Path, scene: Scene, face_radius: float) -> None:
     landmark_file = folder / "landmarks.json"
     if landmark_file.exists():
         data = load_json(landmark_file)
-        points = np.asarray(data.get("points", []), dtype=np.float64)
+        try:
+            points = np.asarray(data.get("points", []) if isinstance(data, dict) else None, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"{landmark_file} must hold 'points' as a list of [x, y, z]") from error
         if points.ndim != 2 or points.shape[1] != 3:
             raise InputError(f"{landmark_file} must hold 'points' as a list of [x, y, z]")
+        check_finite(points, f"landmark file '{landmark_file}'")
         scene.landmarks = points
         scene.landmark_names = tuple(data.get("names", [str(i) for i in range(len(points))]))
     mesh_file = next((folder / n for n in MESH_NAMES if (folder / n).exists()), None)
@@ -153,7 +157,7 @@ def _load_ground_truth(folder: Path, scene: Scene, face_radius: float) -> None:
     scene.gt_mesh = read_mesh(mesh_file)
     region_file = folder / "face_vertices.npy"
     if region_file.exists():
-        face = np.load(region_file)
+        face = load_arrays(region_file)["array"]
         if face.shape != (len(scene.gt_mesh.vertices),):
             raise InputError(f"{region_file} has shape {face.shape}, expected ({len(scene.gt_mesh.vertices)},)")
         scene.face_vertices = face.astype(bool)
