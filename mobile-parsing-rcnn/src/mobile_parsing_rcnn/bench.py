@@ -12,11 +12,13 @@ import statistics
 import time
 
 import torch
+from shared_utils.errors import InputError
 
 from .config import Config, load
 from .models.detector import build_model
 
 BASELINE = "densepose_rcnn_r50_fpn"
+MIN_SIZE = 32
 
 
 def _latency(model, image: torch.Tensor, repeats: int) -> float:
@@ -31,6 +33,11 @@ def _latency(model, image: torch.Tensor, repeats: int) -> float:
 
 
 def latency_table(cfg: Config, stems: list[str], short_side: int, repeats: int = 3, detections: int = 10) -> list[dict]:
+    if short_side < MIN_SIZE:
+        raise InputError(f"--size {short_side} is too small: the input's short side must be at least {MIN_SIZE} pixels "
+                         "(one cell of the network's coarsest feature map)")
+    if repeats < 1:
+        raise InputError(f"--repeats {repeats} must be at least 1")
     torch.set_num_threads(max(cfg.num_threads, 1))
     stems = list(dict.fromkeys([*stems, BASELINE]))
     image = torch.rand(3, short_side, int(round(short_side * 4 / 3)), generator=torch.Generator().manual_seed(0))

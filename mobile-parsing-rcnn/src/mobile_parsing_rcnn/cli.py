@@ -113,8 +113,28 @@ sub.add_argument("--repeats", type=int, default=3)
 sub.add_argument("--json", default=None, type=Path)
 
 
+class _ProgressHandler(logging.StreamHandler):
+    """Log lines go to stdout: stderr carries only the one ``error:`` line of a failed command. The stream is looked
+    up when a record is written, so a caller that swaps ``sys.stdout`` (pytest, notebooks) gets the lines too."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    package_log = logging.getLogger("mobile_parsing_rcnn")
+    if not any(isinstance(h, _ProgressHandler) for h in package_log.handlers):
+        package_log.addHandler(_ProgressHandler())
+        package_log.setLevel(logging.INFO)
     return cli.main(argv)
 
 

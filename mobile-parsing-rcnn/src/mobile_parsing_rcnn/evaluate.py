@@ -16,7 +16,7 @@ from .evaluation.smpl_geodesics import SMPLGeodesics
 from .inference import predict_images
 from .lightning import load_trained
 from .params import count_parameters
-from .vis import figure_panels, paste_iuv
+from .vis import figure_panels, loss_curves, paste_iuv, titled
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +106,36 @@ def evaluate(cfg: Config, run_dir, clock: RunClock | None = None) -> dict:
     block = provenance(cfg, seed=cfg.seed, steps={"train": steps}, wall_time_s=clock.seconds(),
                        time_limit_reached=limit_hit)
     run.write_metrics(metrics, block)
-    if pictures:
-        write_image(run.pictures / "iuv_val.png", image_grid(_same_size(pictures), ncols=1))
-        run.add_caption("iuv_val.png", IUV_CAPTION)
+    write_pictures(run, pictures, metrics, cfg, steps)
     run.write_results(results_markdown(run.read_metrics(), cfg, len(images), steps))
     log.info("metrics: %s", metrics)
     return run.read_metrics()
 
 
-IUV_CAPTION = ("One held-out image per row. Columns: the input image; predicted fine parts I (colour per part, see "
-               "the legend); U and V contour lines of the prediction (0.05 to 0.95); the annotated ground-truth points "
-               "coloured by their part.")
+IUV_CAPTION = ("One held-out image per row. Columns: the input image; the predicted fine parts I (a colour per part, "
+               "named in the legend at the right); contour lines of the predicted U and V chart coordinates (0.05 to "
+               "0.95, colour bar); the annotated ground-truth points coloured by their part.")
+LOSS_CAPTION = ("Training losses against the optimizer step (log scale), from the run's CSV logs: left the total, "
+                "right each term as weighted in training (RPN objectness and box, Fast R-CNN classifier and box, "
+                "DensePose coarse segmentation S, fine parts I, U and V).")
+
+
+def write_pictures(run: RunDir, rows: list[np.ndarray], metrics: dict, cfg: Config, steps: int) -> None:
+    """``iuv_val.png`` (the labelled held-out grid), ``loss_curves.png`` and ``summary.png`` (the first row under
+    the run's headline), each with its caption."""
+    if rows:
+        write_image(run.pictures / "iuv_val.png", image_grid(_same_size(rows), ncols=1))
+        run.add_caption("iuv_val.png", IUV_CAPTION)
+        headline = ", ".join(f"{k} {'n/a' if v is None else v}" for k, v in metrics["headline"].items())
+        title = f"Mobile Parsing R-CNN ({cfg.model.variant}), {steps} steps: {headline}"
+        write_image(run.pictures / "summary.png", titled(rows[0], title))
+        run.add_caption("summary.png", f"{title}. The first row of iuv_val.png: image, predicted parts, U and V "
+                                       "contours, annotated ground truth, part legend.")
+    logs = sorted((run.logs / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[-1]))
+    curves = loss_curves(logs)
+    if curves is not None:
+        write_image(run.pictures / "loss_curves.png", curves)
+        run.add_caption("loss_curves.png", LOSS_CAPTION)
 
 
 def kappa_of(cfg: Config) -> float | None:

@@ -1,4 +1,5 @@
-"""``mprcnn predict``: an image, a folder of images or a video -> IUV images, U/V contour plots, DensePose JSON."""
+"""``mprcnn predict``: an image, a folder of images or a video -> labelled part pictures and U/V contour pictures at
+the input's resolution, DensePose JSON."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from shared_utils.io import read_image, read_video, save_json, write_image, writ
 from .config import Config
 from .inference import densepose_result_json, predict_images
 from .lightning import load_trained
-from .vis import figure_panels, overlay_parts, paste_iuv
+from .vis import contour_picture, labelled_iuv_picture, overlay_parts, paste_iuv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm"}
@@ -47,10 +48,10 @@ def predict_path(checkpoint, input_path, output_dir, cfg: Config, score_thresh: 
         if is_video:
             video_frames.append(np.concatenate([image, overlay_parts(image, iuv)], axis=1))
             continue
-        for suffix, picture in (("iuv", np.concatenate([iuv[:1] / 24.0, iuv[1:]]).transpose(1, 2, 0)),
-                                ("contours", figure_panels(image, iuv))):
+        for suffix, picture in (("iuv", labelled_iuv_picture(image, iuv, f"{name}: predicted parts")),
+                                ("contours", contour_picture(image, iuv, name))):
             path = output_dir / f"{name}_{suffix}.png"
-            write_image(path, np.clip(picture, 0, 1))
+            write_image(path, picture)
             written.append(path)
     if is_video:
         path = output_dir / f"{input_path.stem}_iuv.mp4"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,6 +135,57 @@ def load_records(json_path, image_dir, require_people: bool = True) -> list[Reco
         log.warning("%s: dropped %d empty boxes and %d DensePose points outside their box or range",
                     json_path, stats["empty_boxes"], stats["dropped_points"])
     return records
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays and plain containers only: a pickle naming any other class is refused, not run."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not a NumPy array")
+        return super().find_class(module, name)
+
+
+DEMO_FIELDS = ("ICrop", "x", "y", "I", "U", "V")
+
+
+def read_densepose_demo(path) -> tuple[np.ndarray, dict]:
+    """DensePose's demo annotation (``demo_dp_single_ann.pkl`` of the DensePose repository) as an RGB float image and
+    a DensePose-COCO dict in the official fields.
+
+    The file holds one annotated person: ``ICrop`` (the photo cropped to the person's box, H x W x 3 uint8), ``x``,
+    ``y`` (the points in crop pixels) and ``I``, ``U``, ``V``. The person's box is the whole crop; the points go to
+    the official 256-cell box grid as ``dp_x = x / W * 255`` (the DensePose-COCO notebooks stretch ``dp_x / 255`` to
+    the box, as the official evaluation does).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise InputError(f"DensePose annotation '{path}' not found")
+    try:
+        with open(path, "rb") as handle:
+            raw = _ArraysOnlyUnpickler(handle, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise InputError(f"DensePose annotation '{path}' is not a readable pickle ({exc})") from exc
+    if not isinstance(raw, dict) or any(k not in raw for k in DEMO_FIELDS):
+        found = ", ".join(sorted(map(str, raw))) if isinstance(raw, dict) else type(raw).__name__
+        raise InputError(f"DensePose annotation '{path}' lacks the fields {', '.join(DEMO_FIELDS)} (found: {found})")
+    crop = np.asarray(raw["ICrop"])
+    points = [np.asarray(raw[k], dtype=np.float64).reshape(-1) for k in ("x", "y", "I", "U", "V")]
+    if crop.ndim != 3 or crop.shape[2] != 3 or len({len(p) for p in points}) != 1:
+        raise InputError(f"DensePose annotation '{path}' has an image of shape {crop.shape} or point lists of "
+                         f"different lengths")
+    height, width = crop.shape[:2]
+    x, y, part, u, v = points
+    annotation = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": float(width * height),
+                  "bbox": [0.0, 0.0, float(width), float(height)], "dp_x": (x / width * 255).tolist(),
+                  "dp_y": (y / height * 255).tolist(), "dp_I": part.tolist(), "dp_U": u.tolist(), "dp_V": v.tolist()}
+    coco = {"images": [{"id": 1, "file_name": f"{path.stem}.png", "height": height, "width": width}],
+            "annotations": [annotation], "categories": [{"id": 1, "name": "person"}]}
+    return crop.astype(np.float32) / 255.0, coco
 
 
 class UVSymmetry:

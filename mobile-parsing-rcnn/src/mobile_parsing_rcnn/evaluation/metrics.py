@@ -282,8 +282,14 @@ def densepose_ap(gt: dict, detections: list[dict], geodesic, kappa: float | None
         from ..data.densepose_coco import decode_dp_masks
 
         if ("g", g["id"]) not in mask_cache:
-            mask_cache[("g", g["id"])] = mask_utils.encode(np.asfortranarray(
-                paste_mask(decode_dp_masks(g["dp_masks"]) > 0, g["bbox"], image_sizes[g["image_id"]])))
+            size = image_sizes[g["image_id"]]
+            if g.get("dp_masks"):
+                mask = paste_mask(decode_dp_masks(g["dp_masks"]) > 0, g["bbox"], size)
+            elif g.get("segmentation"):  # as the official evaluator: the COCO mask when DensePose has none
+                mask = coco_gt.annToMask(g)
+            else:
+                mask = np.zeros(size, dtype=np.uint8)
+            mask_cache[("g", g["id"])] = mask_utils.encode(np.asfortranarray(mask))
         detected = mask_utils.encode(np.asfortranarray(detection_mask(dt)))
         return float(mask_utils.iou([detected], [mask_cache[("g", g["id"])]], [0])[0, 0])
 
