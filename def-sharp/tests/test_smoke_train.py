@@ -44,11 +44,13 @@ def test_whole_model_evaluation(tiny_reference, tmp_path, monkeypatch):
     reference, data_root = tiny_reference
     monkeypatch.setenv("THESIS_DATA_ROOT", str(data_root))
     run = RunDir(shutil.copytree(reference, tmp_path / "run"))
-    cfg = run.load_config(load, ["eval.whole_model_shapes=1", "predict.n_views=3"])
+    cfg = run.load_config(load, ["eval.whole_model_shapes=1", "predict.n_views=3", "eval.extra_meshes=[]",
+                                 "eval.whole_model_points=5000"])
     whole = evaluate(cfg, run.path)["whole_model"]
-    assert whole["n_points"] > 0
-    for values in whole["fusion"].values():
-        assert np.isfinite(values["rmse"])
+    assert whole["n_points"] > 0 and len(whole["shapes"]) == 4  # one instance of every held-out family
+    for name in ("DEF single view", "DEF min", "PCA", "normal discontinuity"):
+        assert np.isfinite(whole["pooled"][name]["rmse"])
+    assert "held-out shape families" in run.results.read_text()
     assert {p.name for p in run.pictures.glob("*.png")} <= set(load_json(run.captions))
 
 

@@ -85,30 +85,37 @@ class BaselineConfig:
     radii: list[float] = field(default_factory=lambda: [0.06, 0.1])
     max_neighbours: int = 48
     calibration_patches: int = 200  # training patches used to fit the monotone variation -> distance map
+    normal_neighbours: int = 16  # normal-discontinuity baseline: open3d normals from this many nearest points ...
+    normal_radius: float = 0.06  # ... compared with the normals within this radius
 
 
 @dataclass
 class EvalConfig:
     threshold: float = 0.02  # r: sharp if distance < r (thesis Table 2)
     picture_patches: int = 8
-    whole_model_shapes: int = 2  # held-out shapes scanned from all views and fused (0 skips whole-model figures)
+    whole_model_shapes: int = 1  # instances of every held-out family scanned from all views (0: none)
+    # meshes made elsewhere, relative to the workspace root, evaluated as whole models when present
+    extra_meshes: list[str] = field(default_factory=lambda: ["../shared/data/meshes/fandisk.off"])
+    whole_model_points: int = 200_000  # evaluated points per shape (a fixed random subset of the scanned ones)
+    whole_model_picture_views: int = 4  # views shown in each shape's picture
 
 
 @dataclass
 class PredictConfig:
-    """Whole-model prediction: scan from n views, predict per view (tiled), fuse across views."""
+    """Whole-model prediction: scan from n views, predict per view (tiled), fuse across views (fusion.py)."""
 
     n_views: int = 18
     image_size: int | None = None  # None -> fit the shape at the training pixel size
     tile_stride: int = 32
     batch_size: int = 16
-    fusion: Literal["min", "robust_min"] = "min"
+    fusion: Literal["min", "robust_min", "incidence_weighted", "frontal_min"] = "min"
     robust_quantiles: list[float] = field(default_factory=lambda: [0.2, 0.8])  # central 60 % kept, then min
-    neighbours: int = 8
-    radius_factor: float = 4.0  # neighbour radius in mean image-plane point spacings
-    depth_tolerance_factor: float = 3.0  # |dz| threshold in point spacings
+    frontal_fraction: float = 0.7  # frontal_min: views with incidence cosine >= this share of the best view's
+    depth_tolerance_factor: float = 0.5  # a source pixel sees a point when its depth, extrapolated, is this close
+    reach_factor: float = 0.5  # nearest-pixel fallback only within this many pixel sizes of the point in 3D
     chunk_size: int = 200_000
     noise_sigma: float = 0.0
+    cloud_extent: float = 2.3  # a point cloud without --scale: largest extent -> the training shapes' median
 
 
 @dataclass

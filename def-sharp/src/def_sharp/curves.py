@@ -18,7 +18,7 @@ from scipy.interpolate import splev, splprep
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 from shared_utils.errors import InputError, check_finite, check_shape
-from shared_utils.io import read_point_cloud, save_json, write_line_set
+from shared_utils.io import load_json, read_point_cloud, save_json, write_line_set
 
 from def_sharp.config import CurvesConfig
 
@@ -179,7 +179,9 @@ def write_curves(path: Path, curves: list[Curve]) -> None:
 
 
 def extract_curves_file(points_path: Path, output: Path, cfg) -> int:
-    """`def-sharp curves`: PLY from `predict` (distances in <name>.distances.npy beside it) -> curves JSON + PLY."""
+    """`def-sharp curves`: PLY from `predict` (distances in <name>.distances.npy beside it) -> curves JSON + PLY.
+    `predict` reports points and distances in the input's units and writes the factor to the training scale in
+    <name>.json; the curve radii are training-scale lengths, so the points are brought to that scale and back."""
     points_path = Path(points_path)
     distances_path = points_path.with_suffix(".distances.npy")
     if not distances_path.exists():
@@ -188,6 +190,9 @@ def extract_curves_file(points_path: Path, output: Path, cfg) -> int:
     distances = np.load(distances_path)
     if len(distances) != len(points):
         raise InputError(f"'{distances_path}' holds {len(distances)} distances for {len(points)} points")
-    curves = extract_curves(points, distances, cfg.eval.threshold, cfg.curves)
-    write_curves(output, curves)
+    summary_path = points_path.with_suffix(".json")
+    factor = float(load_json(summary_path).get("scale_factor", 1.0)) if summary_path.exists() else 1.0
+    curves = extract_curves(points * factor, distances * factor, cfg.eval.threshold, cfg.curves)
+    write_curves(output, [Curve(c.samples / factor, c.closed, c.length / factor, c.fit_error / factor)
+                          for c in curves])
     return len(curves)

@@ -98,18 +98,9 @@ def results_markdown(metrics: dict, cfg: DEFConfig, time_limit_note: str | None 
     ]
     whole = metrics.get("whole_model")
     if whole:
-        lines += [
-            "## Whole models (multi-view fusion)",
-            "",
-            markdown_table(
-                ["Fusion", "RMSE", "abs. error q95", "Recall %", "FPR %", "AP"],
-                [[name, f"{v['rmse']:.4f}", f"{v['abs_error_q95']:.4f}", f"{100 * v['recall']:.1f}",
-                  f"{100 * v['fpr']:.2f}", f"{v['average_precision']:.3f}"] for name, v in whole["fusion"].items()],
-            ),
-            "",
-            f"{whole['n_shapes']} held-out shapes, {whole['n_views']} views each, {whole['n_points']} points.",
-            "",
-        ]
+        from def_sharp.whole_model import whole_model_markdown
+
+        lines += [whole_model_markdown(whole), ""]
     return "\n".join(lines)
 
 
@@ -122,9 +113,11 @@ def _caption_whole_model_pictures(run: RunDir) -> None:
         run.add_caption(path.name, "Feature curves extracted from the fused DEF distances (red) and the shape's "
                                    "true sharp curves (black, dashed) over the scanned points (grey).")
     for path in sorted(run.pictures.glob("whole_model_*_views.png")):
-        run.add_caption(path.name, "Whole-model prediction seen from several scan directions (rows); columns: the "
-                                   "fused DEF distance and the true distance painted on each view's surface pixels "
-                                   "(bright: near a sharp feature; grey: no surface).")
+        shape = path.name.removeprefix("whole_model_").removesuffix("_views.png")
+        run.add_caption(path.name, f"Held-out whole model '{shape}' seen from several scan directions (rows); "
+                                   "columns: DEF fused over the shown views, the PCA baseline, the "
+                                   "normal-discontinuity baseline and the true distance, painted on each view's "
+                                   "surface pixels (bright: near a sharp feature; grey: no surface).")
     for path in sorted(run.pictures.glob("whole_model_*.ply")):
         field = "true distance" if path.stem.endswith("truth") else "fused DEF distance"
         run.add_caption(path.name, f"Scanned points of a held-out shape coloured by the {field} (bright: near a "

@@ -1,7 +1,9 @@
-"""Whole-model prediction: scan from n views (or take given scans / a point cloud), predict per view, fuse."""
+"""Whole-model prediction: scan from n views (or take given scans / a point cloud), predict per view, fuse; the
+whole-model evaluation on held-out shape families (and fandisk) against the classical baselines."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,20 +11,19 @@ import numpy as np
 import torch
 import trimesh
 from shared_utils.errors import InputError, check_finite, check_shape
-from shared_utils.io import image_grid, read_mesh, read_point_cloud, save_json, write_image, write_point_cloud
+from shared_utils.io import read_mesh, save_json, write_point_cloud
 from shared_utils.metrics import chamfer_distance
 
 from def_sharp.config import DEFConfig
 from def_sharp.curves import extract_curves, sample_polylines, write_curves
-from def_sharp.data.defsim import build_shape, split_catalogue
 from def_sharp.data.patches import normalise_depth
 from def_sharp.data.scanning import OrthoCamera, add_depth_noise, camera_looking_along, fibonacci_directions, scan
-from def_sharp.fusion import ViewPrediction, combine, fuse_views
+from def_sharp.fusion import FUSION_RULES, ViewPrediction, fuse_points, fuse_views
 from def_sharp.geometry.distances import truncated_feature_distance
+from def_sharp.geometry.features import sharp_feature_curves
+from def_sharp.geometry.shapes import HELD_OUT_KINDS, SharpShape, make_shape, shape_from_mesh, training_scale_factor
 from def_sharp.metrics import point_metrics
-from def_sharp.visualize import curves_picture, distance_colours
-
-MESH_SUFFIXES = {".obj", ".stl", ".off", ".glb", ".gltf"}
+from def_sharp.visualize import curves_picture, distance_colours, views_picture
 
 
 @dataclass
@@ -72,20 +73,15 @@ def predict_range_image(module, depth: np.ndarray, mask: np.ndarray, stride: int
 
 
 def predict_views(module, images: list[RangeImage], cfg: DEFConfig) -> list[ViewPrediction]:
-    """Per-view network predictions at every view's surface pixels."""
-    views = []
-    for image in images:
-        prediction = predict_range_image(module, image.depth, image.mask, cfg.predict.tile_stride,
-                                         cfg.predict.batch_size)
-        views.append(ViewPrediction(image.camera, image.camera.unproject(image.depth)[image.mask],
-                                    prediction[image.mask]))
-    return views
+    """Per-view network predictions on every view's range image."""
+    return [ViewPrediction(image.camera, image.depth, image.mask,
+                           predict_range_image(module, image.depth, image.mask, cfg.predict.tile_stride,
+                                               cfg.predict.batch_size))
+            for image in images]
 
 
 def fuse(views: list[ViewPrediction], cfg: DEFConfig, method: str | None = None) -> list[np.ndarray]:
-    p = cfg.predict
-    return fuse_views(views, method or p.fusion, tuple(p.robust_quantiles), p.neighbours, p.radius_factor,
-                      p.depth_tolerance_factor, p.chunk_size)
+    return fuse_views(views, cfg.predict, method)
 
 
 def scan_mesh_views(mesh: trimesh.Trimesh, cfg: DEFConfig, rng: np.random.Generator):
@@ -99,157 +95,329 @@ def scan_mesh_views(mesh: trimesh.Trimesh, cfg: DEFConfig, rng: np.random.Genera
     return images, scans
 
 
-def evaluate_whole_models(module, cfg: DEFConfig, picture_dir: Path) -> dict:
-    """Held-out shapes scanned from all views: single-view vs fused predictions against exact labels."""
+def exact_labels(shape: SharpShape, scans: list, truncation: float) -> list[np.ndarray]:
+    """(H, W) exact truncated distance labels of every scan (truncation off the surface)."""
+    labels = []
+    for result in scans:
+        label = np.full(result.mask.shape, float(truncation))
+        label[result.mask] = truncated_feature_distance(result.points[result.mask], result.face_index[result.mask],
+                                                        shape.curves, truncation)
+        labels.append(label)
+    return labels
+
+
+def held_out_shapes(cfg: DEFConfig) -> list[SharpShape]:
+    """Instances of the families never used in training, plus the configured meshes made elsewhere (fandisk); a
+    configured mesh that is absent is skipped with a message saying so."""
+    shapes = [make_shape(kind, cfg.seed * 1000 + instance, sections=cfg.data.shapes.sections,
+                         sharp_angle_deg=cfg.data.shapes.sharp_angle_deg, extent=cfg.data.shapes.extent,
+                         curve_length_quantile=cfg.data.shapes.curve_length_quantile)
+              for kind in sorted(HELD_OUT_KINDS) for instance in range(cfg.eval.whole_model_shapes)]
+    workspace = Path(__file__).resolve().parents[3]
+    for configured in cfg.eval.extra_meshes:
+        path = workspace / configured
+        if not path.exists():
+            print(f"note: whole-model evaluation skips '{configured}' (not found at {path})", file=sys.stderr)
+            continue
+        shapes.append(shape_from_mesh(path.stem, read_mesh(path), cfg.data.shapes))
+    return shapes
+
+
+def false_positive_rate_at_recall(prediction: np.ndarray, truth: np.ndarray, threshold: float,
+                                  recall: float) -> float:
+    """Lowest FPR at which the score -prediction reaches the given recall of the points with truth < threshold."""
+    positive = truth < threshold
+    if not positive.any() or positive.all():
+        return float("nan")
+    order = np.sort(prediction[positive])
+    cut = order[min(len(order) - 1, int(np.ceil(recall * len(order))) - 1)]
+    return float((prediction[~positive] <= cut).mean())
+
+
+def fit_classical_baselines(cfg: DEFConfig) -> dict:
+    """Both classical baselines, calibrated on the same training patches as the patch-level PCA baseline."""
+    from def_sharp.baseline import CovarianceBaseline, NormalDiscontinuityBaseline
+    from def_sharp.data.defsim import ensure_dataset, load_split
+
+    train = load_split(ensure_dataset(cfg.data), "train")
+    pick = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.baseline.calibration_patches]
+    depth, mask, distance = train.depth[pick], train.mask[pick], train.distance[pick]
+    return {name: kind(cfg.baseline, cfg.data.scan.pixel_size).fit(depth, mask, distance)
+            for name, kind in (("PCA", CovarianceBaseline), ("normal discontinuity", NormalDiscontinuityBaseline))}
+
+
+def evaluate_whole_models(module, cfg: DEFConfig, picture_dir: Path, baselines: dict | None = None) -> dict:
+    """Held-out shape families (never in training) and fandisk scanned from all views: DEF per view, DEF fused with
+    every rule, and the classical baselines (name -> fitted baseline; both fitted here when None) on the merged
+    points, against exact labels, at up to cfg.eval.whole_model_points scanned points per shape; a labelled picture
+    of the views and one of the curves per shape."""
     rng = np.random.default_rng(cfg.seed)
-    catalogue = split_catalogue(cfg.data, "test")[: cfg.eval.whole_model_shapes]
-    collected: dict[str, list[np.ndarray]] = {"single view": [], "min": [], "robust_min": []}
-    truth_all, chamfers = [], []
-    n_points = 0
-    for shape_number, (kind, seed) in enumerate(catalogue):
-        shape = build_shape(cfg.data, kind, seed)
+    threshold, truncation = cfg.eval.threshold, cfg.data.scan.truncation
+    baselines = fit_classical_baselines(cfg) if baselines is None else baselines
+    per_shape, pooled = {}, {}
+    picture_dir = Path(picture_dir)
+    for shape in held_out_shapes(cfg):
         images, scans = scan_mesh_views(shape.mesh, cfg, rng)
-        truth = np.concatenate([
-            truncated_feature_distance(s.points[s.mask], s.face_index[s.mask], shape.curves, cfg.data.scan.truncation)
-            for s in scans
-        ])
+        labels = exact_labels(shape, scans, truncation)
+        truth_all = np.concatenate([label[s.mask] for label, s in zip(labels, scans, strict=True)])
         views = predict_views(module, images, cfg)
-        collected["single view"].append(np.concatenate([view.distances for view in views]))
-        for method in ("min", "robust_min"):
-            collected[method].append(np.concatenate(fuse(views, cfg, method)))
-        truth_all.append(truth)
-        n_points += len(truth)
-        points = np.concatenate([view.points for view in views])
-        fused_min = collected["min"][-1]
-        curves = extract_curves(points, fused_min, cfg.eval.threshold, cfg.curves)
+        points_all = np.concatenate([view.points for view in views])
+        pick = np.sort(rng.permutation(len(points_all))[: cfg.eval.whole_model_points])
+        points, truth = points_all[pick], truth_all[pick]
+        estimates = {"DEF single view": np.concatenate([view.distances for view in views])[pick]}
+        for rule in FUSION_RULES:
+            estimates[f"DEF {rule}"] = fuse_points(views, points, cfg.predict, rule)
+        for name, baseline in baselines.items():
+            estimates[name] = baseline_on_points(baseline, points_all, cfg.data.scan.pixel_size)[pick]
+        metrics = {}
+        for name, values in estimates.items():
+            values = np.where(np.isnan(values), truncation, values)
+            estimates[name] = values
+            metrics[name] = point_metrics(values, truth, threshold)
+            metrics[name]["fpr_at_recall_0.8"] = false_positive_rate_at_recall(values, truth, threshold, 0.8)
+            pooled.setdefault(name, ([], []))[0].append(values)
+            pooled[name][1].append(truth)
+        fused = estimates[f"DEF {cfg.predict.fusion}"]
+        curves = extract_curves(points, fused, threshold, cfg.curves)
         true_lines = shape.curves.polylines()
-        chamfers.append(curve_chamfer(curves, true_lines, cfg.curves.subsample_radius / 4))
-        if shape_number == 0:
-            write_curves(picture_dir / f"whole_model_{shape.name}_curves.json", curves)
-            curves_picture(picture_dir / f"whole_model_{shape.name}_curves.png", points,
-                           [c.samples for c in curves], true_lines)
-            write_point_cloud(picture_dir / f"whole_model_{shape.name}_fused.ply", points,
-                              colors=distance_colours(fused_min))
-            write_point_cloud(picture_dir / f"whole_model_{shape.name}_truth.ply", points,
-                              colors=distance_colours(truth))
-            render_views(picture_dir / f"whole_model_{shape.name}_views.png", images[:4],
-                         [fused_min, truth], [len(view.points) for view in views])
-    truth = np.concatenate(truth_all)
-    return {
-        "n_shapes": len(catalogue),
-        "n_views": cfg.predict.n_views,
-        "n_points": n_points,
-        "fusion": {name: point_metrics(np.concatenate(values), truth, cfg.eval.threshold)
-                   for name, values in collected.items()},
-        "curve_chamfer": [None if c is None else float(c) for c in chamfers],
-    }
+        metrics["curves"] = curve_metrics(curves, true_lines, threshold)
+        metrics["n_points"] = len(truth)
+        per_shape[shape.name] = metrics
+        write_curves(picture_dir / f"whole_model_{shape.name}_curves.json", curves)
+        curves_picture(picture_dir / f"whole_model_{shape.name}_curves.png", points,
+                       [c.samples for c in curves], true_lines, title=f"Feature curves: {shape.name}")
+        shown = views[: cfg.eval.whole_model_picture_views]
+        shown_points = np.concatenate([view.points for view in shown])
+        fields = {f"DEF ({cfg.predict.fusion} fusion)": np.concatenate(fuse(shown, cfg))}
+        fields.update({name: baseline_on_points(b, shown_points, cfg.data.scan.pixel_size)
+                       for name, b in baselines.items()})
+        fields["truth"] = np.concatenate([label[s.mask] for label, s in zip(labels, scans[: len(shown)],
+                                                                            strict=False)])
+        views_picture(picture_dir / f"whole_model_{shape.name}_views.png", [view.mask for view in shown], fields,
+                      truncation, threshold, f"Held-out whole model '{shape.name}': distance to sharp features")
+    overall = {}
+    for name, (values, truths) in pooled.items():
+        values, truths = np.concatenate(values), np.concatenate(truths)
+        overall[name] = point_metrics(values, truths, threshold)
+        overall[name]["fpr_at_recall_0.8"] = false_positive_rate_at_recall(values, truths, threshold, 0.8)
+    return {"n_views": cfg.predict.n_views, "fusion_default": cfg.predict.fusion,
+            "n_points": int(sum(m["n_points"] for m in per_shape.values())),
+            "shapes": per_shape, "pooled": overall}
 
 
-def curve_chamfer(curves: list, true_lines: list[np.ndarray], spacing: float) -> float | None:
-    """Symmetric Chamfer distance between extracted and true curves (None when either side is empty)."""
-    truth = sample_polylines(true_lines, spacing)
+def whole_model_markdown(whole: dict) -> str:
+    """Tables of the whole-model evaluation: every method on every shape, and pooled."""
+    from shared_utils.io import markdown_table
+
+    methods = list(whole["pooled"])
+    header = ["Method", "Recall %", "FPR %", "AP", "FPR % at recall 0.8"]
+
+    def rows(metrics: dict) -> list[list[str]]:
+        return [[name, f"{100 * metrics[name]['recall']:.1f}", f"{100 * metrics[name]['fpr']:.2f}",
+                 f"{metrics[name]['average_precision']:.3f}", f"{100 * metrics[name]['fpr_at_recall_0.8']:.2f}"]
+                for name in methods]
+
+    lines = ["## Whole models: held-out shape families and fandisk", "",
+             f"Every shape scanned from {whole['n_views']} views; DEF predicted per view and fused (default rule: "
+             f"`{whole['fusion_default']}`); the classical baselines scored on the merged points. Exact labels, "
+             "sharp = distance < r; AP ranks points by -distance. Pooled over all shapes:", "",
+             markdown_table(header, rows(whole["pooled"])), ""]
+    for name, metrics in whole["shapes"].items():
+        curves = metrics["curves"]
+        lines += [f"### {name} ({metrics['n_points']} points)", "", markdown_table(header, rows(metrics)), "",
+                  f"Curves from the default fusion: {curves['n_curves']} curves, length {curves['length']:.2f} "
+                  f"(true {curves['true_length']:.2f}), coverage {100 * curves['coverage']:.1f} % of the true curves "
+                  f"within r, {100 * curves['precision']:.1f} % of curve samples within 2 r of a true curve.", ""]
+    return "\n".join(lines)
+
+
+def baseline_on_points(baseline, points: np.ndarray, spacing: float) -> np.ndarray:
+    """A classical baseline on a whole model's merged points: scored on one point per voxel of the pixel size (so
+    that overlapping views do not crowd the neighbourhoods), carried to every point by its nearest scored point."""
+    from scipy.spatial import cKDTree
+
+    from def_sharp.curves import voxel_subsample
+
+    thinned = points[voxel_subsample(points, spacing)]
+    values = baseline.predict_points(thinned)
+    return values[cKDTree(thinned).query(points)[1]]
+
+
+def curve_metrics(curves: list, true_lines: list[np.ndarray], r: float) -> dict:
+    """Coverage (share of true-curve samples within r of an extracted curve), precision (share of curve samples
+    within 2 r of a true curve), total lengths and the symmetric Chamfer distance."""
+    from scipy.spatial import cKDTree
+
+    truth = sample_polylines(true_lines, r / 2)
+    true_length = float(sum(np.linalg.norm(np.diff(line, axis=0), axis=1).sum() for line in true_lines))
+    result = {"n_curves": len(curves), "true_length": true_length,
+              "length": float(sum(c.length for c in curves))}
     if not curves or len(truth) == 0:
-        return None
-    return chamfer_distance(np.concatenate([c.samples for c in curves]), truth)
+        return {**result, "coverage": 0.0 if len(truth) else float("nan"), "precision": float("nan"),
+                "chamfer": None}
+    samples = np.concatenate([c.samples for c in curves])
+    dense = sample_polylines([c.samples for c in curves], r / 2)
+    result["coverage"] = float((cKDTree(dense).query(truth)[0] < r).mean())
+    result["precision"] = float((cKDTree(truth).query(samples)[0] < 2 * r).mean())
+    result["chamfer"] = float(chamfer_distance(samples, truth))
+    return result
 
 
-def render_views(path: Path, images: list[RangeImage], fields: list[np.ndarray], counts: list[int]) -> None:
-    """Rows: views; columns: each field (fused prediction, truth) painted on the view's pixels."""
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    tiles = []
-    for view_index, image in enumerate(images):
-        for field in fields:
-            canvas = np.full((*image.depth.shape, 3), 0.5)
-            canvas[image.mask] = distance_colours(field[offsets[view_index] : offsets[view_index + 1]])
-            tiles.append(canvas)
-    write_image(path, image_grid(tiles, ncols=len(fields)))
-
-
-def splat_point_cloud(points: np.ndarray, camera: OrthoCamera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Orthographic z-buffer of a point cloud: (depth (H, W), mask, pixel index (N,) of every point)."""
+def splat_point_cloud(points: np.ndarray, camera: OrthoCamera, front_tolerance: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orthographic z-buffer of a point cloud: (depth (H, W), mask, pixel index (N,) of every point, -1 outside).
+    A pixel's depth is the mean depth of its points within `front_tolerance` of its nearest one, which for a dense
+    cloud approximates the surface depth at the pixel centre rather than at a random point in the pixel."""
     uv, depth = camera.to_pixels(points)
     cols, rows = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
     inside = (cols >= 0) & (cols < camera.width) & (rows >= 0) & (rows < camera.height)
     flat = np.where(inside, rows * camera.width + cols, -1)
-    zbuffer = np.full(camera.height * camera.width, np.inf)
-    np.minimum.at(zbuffer, flat[inside], depth[inside])
-    mask = np.isfinite(zbuffer)
-    return np.where(mask, zbuffer, 0.0).reshape(camera.height, camera.width), mask.reshape(camera.height,
-                                                                                            camera.width), flat
+    n_pixels = camera.height * camera.width
+    nearest = np.full(n_pixels, np.inf)
+    np.minimum.at(nearest, flat[inside], depth[inside])
+    front = inside.copy()
+    front[inside] = depth[inside] <= nearest[flat[inside]] + front_tolerance
+    total, count = np.zeros(n_pixels), np.zeros(n_pixels)
+    np.add.at(total, flat[front], depth[front])
+    np.add.at(count, flat[front], 1.0)
+    mask = count > 0
+    shape = (camera.height, camera.width)
+    return np.where(mask, total / np.maximum(count, 1.0), 0.0).reshape(shape), mask.reshape(shape), flat
+
+
+def point_spacing(points: np.ndarray, sample: int = 20_000) -> float:
+    """Median distance from a point to its nearest neighbour (on a fixed subsample of the points)."""
+    from scipy.spatial import cKDTree
+
+    probe = points[:: max(1, len(points) // sample)]
+    return float(np.median(cKDTree(points).query(probe, k=2)[0][:, 1]))
+
+
+def check_density(points: np.ndarray, pixel_size: float, units_per_shape_unit: float) -> str | None:
+    """Refuse a cloud whose points lie more than two pixel sizes apart (the z-buffer views would be mostly holes);
+    warn between one and two. The message names the spacing and the number of points the surface would need."""
+    spacing = point_spacing(points)
+    if spacing <= pixel_size:
+        return None
+    needed = int(np.ceil(len(points) * (spacing / pixel_size) ** 2))
+    message = (f"point cloud is too sparse for the training pixel size: median point spacing "
+               f"{spacing * units_per_shape_unit:.4g} (input units) > pixel size "
+               f"{pixel_size * units_per_shape_unit:.4g}; about {needed} points (now {len(points)}) would cover its "
+               "surface at one point per pixel")
+    if spacing > 2 * pixel_size:
+        raise InputError(message)
+    return message
 
 
 def predict_point_cloud(module, points: np.ndarray, cfg: DEFConfig) -> np.ndarray:
-    """Per-point distances of a point cloud: orthographic z-buffer views, per-view prediction, fusion over the
-    views that see each point (min, or robust min)."""
+    """Per-point distances of a point cloud in the training scale: orthographic z-buffer views, per-view prediction,
+    fusion of the views that see each point (the same re-projection and rule as for meshes). Points no view sees
+    get the truncation distance."""
     check_shape(points, (None, 3), "point cloud")
     check_finite(points, "point cloud")
     if len(points) == 0:
         raise InputError("point cloud is empty (0 points)")
+    pixel_size = cfg.data.scan.pixel_size
     center = points.mean(0)
     radius = float(np.linalg.norm(points - center, axis=1).max())
-    cameras = view_cameras(center, radius, cfg.predict.n_views, cfg.data.scan.pixel_size, cfg.predict.image_size)
-    estimates = np.full((len(points), len(cameras)), np.nan)
-    for view_index, camera in enumerate(cameras):
-        depth, mask, flat = splat_point_cloud(points, camera)
-        prediction = predict_range_image(module, depth, mask, cfg.predict.tile_stride, cfg.predict.batch_size)
-        _, point_depth = camera.to_pixels(points)
-        seen = flat >= 0
-        visible = seen.copy()
-        visible[seen] = np.abs(point_depth[seen] - depth.reshape(-1)[flat[seen]]) < 3 * cfg.data.scan.pixel_size
-        estimates[visible, view_index] = prediction.reshape(-1)[flat[visible]]
-    fused = combine(estimates, cfg.predict.fusion, tuple(cfg.predict.robust_quantiles))
+    cameras = view_cameras(center, radius, cfg.predict.n_views, pixel_size, cfg.predict.image_size)
+    images = []
+    for camera in cameras:
+        depth, mask, _ = splat_point_cloud(points, camera, 2 * pixel_size)
+        images.append(RangeImage(camera, depth, mask))
+    views = predict_views(module, images, cfg)
+    fused = fuse_points(views, points, cfg.predict)
     return np.where(np.isnan(fused), cfg.data.scan.truncation, fused)
 
 
-def read_scans(path: Path) -> list[RangeImage]:
-    """Range scans from .npz: depth (V, H, W) (0 = no hit), c2w (V, 4, 4) orthographic cameras, pixel_size."""
-    try:
-        with np.load(path) as data:
-            depth, c2w, pixel_size = data["depth"], data["c2w"], float(data["pixel_size"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"range scans '{path}' are unreadable or lack depth/c2w/pixel_size ({exc})") from exc
-    check_shape(depth, (None, None, None), f"depth in '{path}'")
-    check_shape(c2w, (len(depth), 4, 4), f"c2w in '{path}'")
-    check_finite(depth, f"depth in '{path}'")
-    return [RangeImage(OrthoCamera(pose, pixel_size, d.shape[0], d.shape[1]), d, d > 0)
-            for d, pose in zip(depth, c2w, strict=True)]
+@dataclass
+class InputScale:
+    """How an input was brought to the training scale: x_train = (x - center) * factor."""
+
+    center: np.ndarray
+    factor: float
+    how: str
+
+    def describe(self) -> str:
+        return (f"rescaled by {self.factor:.6g} ({self.how}); distances are reported in the input's units "
+                f"(training-scale distance / {self.factor:.6g})")
 
 
-def predict_file(run_dir: Path, input_path: Path, output: Path, cfg: DEFConfig) -> np.ndarray:
-    """`def-sharp predict`: mesh, point cloud or range scans -> coloured PLY + per-point distances (.npy)."""
+def mesh_scale(mesh: trimesh.Trimesh, cfg: DEFConfig, scale: float | None) -> InputScale:
+    center = mesh.bounds.mean(axis=0)
+    if scale is not None:
+        return InputScale(center, scale, "--scale")
+    curves = sharp_feature_curves(mesh, cfg.data.shapes.sharp_angle_deg, closed=False)
+    factor = training_scale_factor(mesh, curves, cfg.data.shapes)
+    shapes = cfg.data.shapes
+    how = (f"DEF-Sim normalisation: largest extent -> {shapes.extent:g}, then the {shapes.curve_length_quantile:.0%} "
+           f"quantile of its {len(curves.polylines())} sharp-curve lengths -> 1" if len(curves.segments)
+           else "no sharp curve found: largest extent -> the smooth shapes' extent")
+    return InputScale(center, factor, how)
+
+
+def cloud_scale(points: np.ndarray, cfg: DEFConfig, scale: float | None) -> InputScale:
+    center = points.mean(axis=0)
+    if scale is not None:
+        return InputScale(center, scale, "--scale")
+    # Without faces there are no curve lengths to normalise by: the largest extent goes to the typical largest
+    # extent of the training shapes, a guess that --scale replaces.
+    extent = float((points.max(0) - points.min(0)).max())
+    return InputScale(center, cfg.predict.cloud_extent / extent,
+                      f"point cloud: largest extent -> {cfg.predict.cloud_extent:g}, the training shapes' typical "
+                      "extent; pass --scale when the units are known")
+
+
+def predict_file(run_dir: Path, input_path: Path, output: Path, cfg: DEFConfig, scale: float | None = None
+                 ) -> np.ndarray:
+    """`def-sharp predict`: mesh (closed or open, any units), point cloud (whole or partial) or range scans ->
+    coloured PLY + per-point distances (.npy, input units) + a JSON saying how the input was scaled."""
     from def_sharp.evaluate import load_module
+    from def_sharp.inputs import check_predict_input, read_points, read_range_scans
 
-    module = load_module(run_dir)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise InputError(f"input '{input_path}' does not exist")
-    suffix = input_path.suffix.lower()
-    if suffix == ".npz":
-        views = predict_views(module, read_scans(input_path), cfg)
+    kind = check_predict_input(input_path)
+    if scale is not None and not scale > 0:
+        raise InputError(f"--scale must be positive, got {scale}")
+    module = load_module(run_dir)
+    notes = []
+    if kind == "scans":
+        # Range scans carry their own pixel size and cameras: they are used as given, in their own units.
+        scans = read_range_scans(input_path)
+        images = [RangeImage(OrthoCamera(pose, scans.pixel_size, d.shape[0], d.shape[1]), d, d > 0)
+                  for d, pose in zip(scans.depth, scans.c2w, strict=True)]
+        views = predict_views(module, images, cfg)
         points = np.concatenate([view.points for view in views])
         distances = np.concatenate(fuse(views, cfg))
+        how = InputScale(np.zeros(3), 1.0, "range scans are taken in their own units")
+    elif kind == "mesh":
+        mesh = read_mesh(input_path)
+        mesh.merge_vertices()  # STL stores every triangle's corners separately; merged, edges are shared
+        how = mesh_scale(mesh, cfg, scale)
+        if not mesh.is_watertight:
+            notes.append("the mesh is open: only the surface it has is scanned")
+        scaled = mesh.copy()
+        scaled.apply_translation(-how.center)
+        scaled.apply_scale(how.factor)
+        images, _ = scan_mesh_views(scaled, cfg, np.random.default_rng(cfg.seed))
+        views = predict_views(module, images, cfg)
+        points = np.concatenate([view.points for view in views]) / how.factor + how.center
+        distances = np.concatenate(fuse(views, cfg)) / how.factor
     else:
-        mesh = read_mesh(input_path) if suffix in MESH_SUFFIXES or _ply_has_faces(input_path) else None
-        if mesh is not None:
-            if not mesh.is_watertight:
-                raise InputError(f"mesh '{input_path}' is not watertight; scan simulation needs a closed surface")
-            images, _ = scan_mesh_views(mesh, cfg, np.random.default_rng(cfg.seed))
-            views = predict_views(module, images, cfg)
-            points = np.concatenate([view.points for view in views])
-            distances = np.concatenate(fuse(views, cfg))
-        else:
-            points = read_point_cloud(input_path).points.astype(np.float64)
-            distances = predict_point_cloud(module, points, cfg)
-    write_point_cloud(output, points, colors=distance_colours(distances))
+        cloud = read_points(input_path).astype(np.float64)
+        how = cloud_scale(cloud, cfg, scale)
+        scaled = (cloud - how.center) * how.factor
+        warning = check_density(scaled, cfg.data.scan.pixel_size, 1.0 / how.factor)
+        if warning:
+            notes.append(warning)
+        points = cloud
+        distances = predict_point_cloud(module, scaled, cfg) / how.factor
+    for note in [how.describe(), *notes]:
+        print(("warning: " if "too sparse" in note else "note: ") + note, file=sys.stderr)
+    write_point_cloud(output, points, colors=distance_colours(distances * how.factor))
     np.save(Path(output).with_suffix(".distances.npy"), distances.astype(np.float32))
-    save_json({"n_points": len(points), "threshold": cfg.eval.threshold,
-               "n_sharp": int((distances < cfg.eval.threshold).sum())}, Path(output).with_suffix(".json"))
+    save_json({"n_points": len(points), "scale_factor": how.factor, "scaling": how.describe(), "notes": notes,
+               "threshold_input_units": cfg.eval.threshold / how.factor,
+               "n_sharp": int((distances * how.factor < cfg.eval.threshold).sum())},
+              Path(output).with_suffix(".json"))
     return distances
-
-
-def _ply_has_faces(path: Path) -> bool:
-    if path.suffix.lower() != ".ply":
-        return False
-    with open(path, "rb") as handle:
-        header = handle.read(2048).split(b"end_header")[0]
-    return b"element face" in header and b"element face 0" not in header

@@ -54,11 +54,12 @@ def surface_patches(mesh: trimesh.Trimesh, sharp_adjacency: np.ndarray) -> np.nd
     return labels.astype(np.int64)
 
 
-def sharp_feature_curves(mesh: trimesh.Trimesh, angle_threshold_deg: float) -> FeatureCurves:
-    """Sharp edges (dihedral angle above the threshold) of a watertight mesh with their adjacent surface patches."""
+def sharp_feature_curves(mesh: trimesh.Trimesh, angle_threshold_deg: float, closed: bool = True) -> FeatureCurves:
+    """Sharp edges (dihedral angle above the threshold) of a mesh with their adjacent surface patches. With
+    closed=False an open mesh is accepted (edges with one face are boundaries, never sharp), e.g. a scan."""
     if len(mesh.faces) == 0:
         raise InputError("mesh is empty (0 faces)")
-    if not mesh.is_watertight:
+    if closed and not mesh.is_watertight:
         raise InputError("mesh is not watertight; sharp curves and surface patches need a closed surface")
     sharp = mesh.face_adjacency_angles > np.radians(angle_threshold_deg)
     face_patch = surface_patches(mesh, sharp)

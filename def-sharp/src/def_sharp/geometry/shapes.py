@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from def_sharp.config import ShapesConfig
 from def_sharp.geometry.features import FeatureCurves, polyline_lengths, sharp_feature_curves
 
 
@@ -151,6 +152,42 @@ def _capsule(rng: np.random.Generator, sections: int) -> trimesh.Trimesh:
     return trimesh.creation.capsule(rng.uniform(0.4, 1.2), rng.uniform(0.25, 0.5), count=[sections, sections // 2])
 
 
+def _l_bracket(rng: np.random.Generator, sections: int) -> trimesh.Trimesh:
+    width, length, height = rng.uniform(0.6, 1.2), rng.uniform(1.0, 1.8), rng.uniform(0.8, 1.6)
+    thickness = rng.uniform(0.15, 0.3)
+    base = trimesh.creation.box((length, width, thickness)).apply_translation([length / 2, 0, thickness / 2])
+    upright = trimesh.creation.box((thickness, width, height)).apply_translation([thickness / 2, 0, height / 2])
+    hole = trimesh.creation.cylinder(rng.uniform(0.08, 0.2) * width, 4 * thickness, sections=sections)
+    hole.apply_translation([thickness + 0.55 * (length - thickness), 0, thickness / 2])
+    return _difference(_union(base, upright), hole)
+
+
+def _hex_nut(rng: np.random.Generator, sections: int) -> trimesh.Trimesh:
+    angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    across = rng.uniform(0.6, 1.0)
+    ring = np.stack([np.cos(angles), np.sin(angles)], 1) * across
+    height = rng.uniform(0.3, 1.2)
+    body = trimesh.convex.convex_hull(np.concatenate([np.c_[ring, np.zeros(6)], np.c_[ring, np.full(6, height)]]))
+    bore = trimesh.creation.cylinder(rng.uniform(0.25, 0.5) * across, 3 * height, sections=sections)
+    return _difference(body, bore.apply_translation([0, 0, height / 2]))
+
+
+def _slotted_disc(rng: np.random.Generator, sections: int) -> trimesh.Trimesh:
+    radius, height = rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.8)
+    disc = trimesh.creation.cylinder(radius, height, sections=sections)
+    slot = trimesh.creation.box((2.5 * radius, rng.uniform(0.15, 0.35) * radius, height))
+    return _difference(disc, slot.apply_translation([0, 0, height * rng.uniform(0.4, 0.7)]))
+
+
+def _superellipsoid(rng: np.random.Generator) -> trimesh.Trimesh:
+    """|x|^4 + |y|^4 + |z|^4 = 1 scaled per axis: a rounded box whose surface is smooth everywhere."""
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=1.0)
+    directions = sphere.vertices
+    sphere.vertices = directions / (np.abs(directions) ** 4).sum(1, keepdims=True) ** 0.25
+    sphere.apply_scale(rng.uniform(0.5, 1.0, size=3))
+    return sphere
+
+
 SHARP_KINDS: dict[str, Callable[..., trimesh.Trimesh]] = {
     "box": lambda rng, sections: _box(rng),
     "prism": lambda rng, sections: _prism(rng),
@@ -170,6 +207,18 @@ SMOOTH_KINDS: dict[str, Callable[..., trimesh.Trimesh]] = {
 }
 
 
+SMOOTH_EXTENT = (1.5, 3.0)  # largest extent of smooth negatives (they have no curve length to scale by)
+
+# Families never used for training: whole-model evaluation holds out whole generators, not just instances.
+HELD_OUT_KINDS: dict[str, Callable[..., trimesh.Trimesh]] = {
+    "l_bracket": _l_bracket,
+    "hex_nut": _hex_nut,
+    "slotted_disc": _slotted_disc,
+    "superellipsoid": lambda rng, sections: _superellipsoid(rng),
+}
+HELD_OUT_SMOOTH = ("superellipsoid",)
+
+
 def normalise_scale(
     mesh: trimesh.Trimesh, curves: FeatureCurves, extent: float, curve_length_quantile: float, smooth_extent: float
 ) -> tuple[trimesh.Trimesh, FeatureCurves]:
@@ -185,6 +234,28 @@ def normalise_scale(
     return mesh, curves.scaled(factor)
 
 
+def training_scale_factor(mesh: trimesh.Trimesh, curves: FeatureCurves, cfg: ShapesConfig) -> float:
+    """The factor that brings a mesh to the training scale by the DEF-Sim normalisation (largest extent -> extent,
+    then the curve-length quantile -> 1); a mesh without sharp curves gets the middle of the smooth extents."""
+    factor = cfg.extent / mesh.extents.max()
+    lengths = polyline_lengths(curves.scaled(factor))
+    if len(lengths):
+        return float(factor / np.quantile(lengths, cfg.curve_length_quantile))
+    return float(np.mean(SMOOTH_EXTENT) / mesh.extents.max())
+
+
+def shape_from_mesh(name: str, mesh: trimesh.Trimesh, cfg: ShapesConfig) -> SharpShape:
+    """A closed mesh made by someone else (e.g. fandisk), centred and brought to the training scale, with its
+    sharp curves (dihedral angle above cfg.sharp_angle_deg) as ground truth."""
+    mesh = mesh.copy()
+    mesh.merge_vertices()
+    mesh.apply_translation(-mesh.bounds.mean(axis=0))
+    curves = sharp_feature_curves(mesh, cfg.sharp_angle_deg)
+    factor = training_scale_factor(mesh, curves, cfg)
+    mesh.apply_scale(factor)
+    return SharpShape(name=name, mesh=mesh, curves=curves.scaled(factor))
+
+
 def make_shape(
     kind: str,
     seed: int,
@@ -196,7 +267,7 @@ def make_shape(
 ) -> SharpShape:
     """One randomly posed shape of a given kind, scaled as in DEF-Sim, with its exact sharp curves."""
     rng = np.random.default_rng(seed)
-    generators = {**SHARP_KINDS, **SMOOTH_KINDS}
+    generators = {**SHARP_KINDS, **SMOOTH_KINDS, **HELD_OUT_KINDS}
     mesh = generators[kind](rng, sections)
     mesh.apply_transform(
         np.block([[Rotation.random(random_state=rng).as_matrix(), np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]])
@@ -207,7 +278,8 @@ def make_shape(
     center = mesh.bounds.mean(axis=0)
     mesh.apply_translation(-center)
     curves.vertices = curves.vertices - center
-    mesh, curves = normalise_scale(mesh, curves, extent, curve_length_quantile, smooth_extent=rng.uniform(1.5, 3.0))
+    mesh, curves = normalise_scale(mesh, curves, extent, curve_length_quantile,
+                                   smooth_extent=rng.uniform(*SMOOTH_EXTENT))
     return SharpShape(name=f"{kind}_{seed}", mesh=mesh, curves=curves)
 
 
