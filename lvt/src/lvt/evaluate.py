@@ -21,7 +21,7 @@ from lvt.latents import load_latents
 from lvt.losses import dataset_bits_per_dim
 from lvt.models.transformer import LatentVideoTransformer
 from lvt.models.vqvae import VQVAE
-from lvt.pictures import comparison_rows, video_rows_figure
+from lvt.pictures import comparison_rows, labelled_animation, video_rows_figure
 from lvt.sampling import sample_latents
 from lvt.train import (
     TRANSFORMER_STAGES,
@@ -73,13 +73,12 @@ def write_sample_pictures(run: RunDir, folder: str, real: torch.Tensor, generate
     run.add_caption(f"{folder}samples.png",
                     f"Two rows per test video: the ground truth, then the LVT sample primed with its first {primed} "
                     f"real frame(s) (green border) and generated after them (orange border); column t is frame t.")
-    # one animation frame: the videos side by side, real on top, generated below
-    animation = torch.cat([torch.cat(list(real), dim=2), torch.cat(list(generated), dim=2)], dim=1).numpy()
+    animation = labelled_animation(real.numpy(), generated.numpy(), primed)
     for suffix in ("gif", "mp4"):
         write_video(run.pictures / f"{folder}samples.{suffix}", animation, fps=cfg.sample.fps)
         run.add_caption(f"{folder}samples.{suffix}",
-                        f"Top row: ground truth test videos; bottom row: the LVT samples below them (the first "
-                        f"{primed} frame(s) are the real priming frames).")
+                        f"Top row: the ground truth test videos side by side; bottom row: the LVT sample of each "
+                        f"(the first {primed} frame(s) are the real priming frames, as the green label says).")
 
 
 def write_reconstruction_picture(run: RunDir, real: torch.Tensor, reconstructed: torch.Tensor) -> None:

@@ -6,6 +6,7 @@ import io
 import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -13,6 +14,8 @@ from shared_utils.io import atomic_write
 
 PRIMED_COLOUR = "#2ca02c"
 GENERATED_COLOUR = "#ff7f0e"
+PRIMED_RGB = (44, 160, 44)
+GENERATED_RGB = (255, 127, 14)
 
 
 def video_rows_figure(path: Path, rows: list[tuple[str, np.ndarray, bool]], primed: int, title: str) -> None:
@@ -55,3 +58,28 @@ def comparison_rows(real: np.ndarray, other: np.ndarray, other_label: str, gener
         rows.append((f"video {index}\nground truth", truth, False))
         rows.append((f"video {index}\n{other_label}", candidate, generated))
     return rows
+
+
+def _label_strip(lines: list[str], height: int, width: int, colour=(255, 255, 255)) -> np.ndarray:
+    strip = np.zeros((height, width, 3), dtype=np.uint8)
+    scale = 0.35 if height < 48 else 0.45
+    for index, line in enumerate(lines):
+        y = int(height * (index + 1) / (len(lines) + 1)) + 4
+        cv2.putText(strip, line, (3, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    return strip
+
+
+def labelled_animation(real: np.ndarray, generated: np.ndarray, primed: int) -> np.ndarray:
+    """uint8 (T, H', W', 3): the ground truth videos side by side on top, the samples below, each row labelled on
+    the left; the lower label says per frame whether it is a real priming frame or generated."""
+    frames, height = real.shape[1], real.shape[2]
+    top = np.concatenate(list(real), axis=2)
+    bottom = np.concatenate(list(generated), axis=2)
+    width = 96
+    out = []
+    for t in range(frames):
+        kind = ("real (primed)", PRIMED_RGB) if t < primed else ("generated", GENERATED_RGB)
+        left = np.concatenate([_label_strip(["ground truth", f"frame {t}"], height, width),
+                               _label_strip(["sampled", kind[0]], height, width, kind[1])], axis=0)
+        out.append(np.concatenate([left, np.concatenate([top[t], bottom[t]], axis=0)], axis=1))
+    return np.stack(out)
