@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from shared_utils.run import RunDir
 
 from npbgpp.cli import main

@@ -7,6 +7,7 @@ Commands on a trained run take ``--run-dir`` and use the run's saved ``config.ya
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import torch
@@ -153,7 +154,8 @@ finetune.add_argument("--output-dir", type=Path, help="default: RUN/<mode>/<scen
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Progress goes to stdout: stderr carries only the one-line error of a failed command.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     return cli.main(argv)
 
 

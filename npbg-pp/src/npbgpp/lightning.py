@@ -21,7 +21,6 @@ from npbgpp.models.npbgpp import NPBGPP, PointDescriptors
 log = logging.getLogger(__name__)
 
 FitMode = Literal["ft", "ft-system", "baseline"]
-RNG_STATE_KEY = "torch_rng_state"
 
 
 def scene_views(scene: SceneData, indices, device):
@@ -51,19 +50,14 @@ class NPBGPPModule(L.LightningModule):
         self.criterion.to(self.device)
         log.info("perceptual term: %s", self.criterion.perceptual_mode)
 
-    def on_train_epoch_start(self) -> None:
-        self.trainer.train_dataloader.dataset.set_epoch(self.current_epoch)
+    def drop_generator(self, sample_index: int) -> torch.Generator:
+        """The pixel drop of the regularisation is a function of (seed, step, sample), not of a global random
+        stream: a run resumed from last.ckpt draws what an uninterrupted one draws."""
+        step = self.global_step * 7919 + self.global_rank * 257 + sample_index
+        seed = (self.cfg.seed * 1_000_003 + step) % (2**63 - 1)
+        return torch.Generator(device=self.device).manual_seed(seed)
 
-    # The self-supervised regularisation drops pixels with the global generator; its state travels in last.ckpt so
-    # that a resumed run continues the same random stream as an uninterrupted one.
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[RNG_STATE_KEY] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if RNG_STATE_KEY in checkpoint:
-            torch.set_rng_state(checkpoint[RNG_STATE_KEY])
-
-    def sample_losses(self, sample: dict) -> dict[str, torch.Tensor]:
+    def sample_losses(self, sample: dict, sample_index: int = 0) -> dict[str, torch.Tensor]:
         device = self.device
         points = sample["points"].to(device)
         views = zip(sample["input_images"].to(device), sample["input_intrinsics"].to(device),
@@ -76,14 +70,14 @@ class NPBGPPModule(L.LightningModule):
         if self.cfg.loss.regularization_weight > 0:
             full = sample["target_full"].to(device)
             own = self.model.render_self_supervised(points, full, sample["target_full_intrinsics"].to(device),
-                                                    sample["target_w2c"].to(device))
+                                                    sample["target_w2c"].to(device), self.drop_generator(sample_index))
             terms["regularization"] = self.criterion.regularization(own[None], full[None])
         return terms
 
     def training_step(self, batch: list[dict], batch_idx: int) -> torch.Tensor:
         totals: dict[str, torch.Tensor] = {}
-        for sample in batch:
-            for name, value in self.sample_losses(sample).items():
+        for index, sample in enumerate(batch):
+            for name, value in self.sample_losses(sample, index).items():
                 totals[name] = totals.get(name, 0.0) + value / len(batch)
         loss = sum(totals.values())
         for name, value in totals.items():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from npbgpp.config import NPBGPPConfig
 from npbgpp.data.scene import SceneData
@@ -43,20 +45,13 @@ class TrainingSamples(Dataset):
         self.cfg = cfg
         self.centers = [scene.camera_centers() for scene in scenes]
         self.scene_centers = [scene.points.mean(0) for scene in scenes]
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.cfg.train.samples_per_epoch
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, position: int) -> dict:
+        """The sample at ``position`` of the run's sample stream (see ``StreamPositions``)."""
         train = self.cfg.train
-        # A sample is a function of (seed, epoch, index) only, not of how much of a random stream was consumed
-        # before: a run resumed from last.ckpt draws the same samples as an uninterrupted one, and under DDP ranks
-        # receive different indices, hence different samples.
-        position = self.epoch * len(self) + index
         seed = (self.cfg.seed * 1_000_003 + position * 2_654_435_761) % (2**63 - 1)
         generator = torch.Generator().manual_seed(seed)
         scene_id = int(torch.randint(len(self.scenes), (), generator=generator))
@@ -68,6 +63,28 @@ class TrainingSamples(Dataset):
                                     self.scene_centers[scene_id], train.num_input_views, train.optimal_angle_deg,
                                     train.angle_sigma_deg, generator=generator)
         return make_sample(scene, target, inputs, train.crop_size, train.color_jitter, generator)
+
+
+class StreamPositions(Sampler[int]):
+    """Positions ``epoch * n ... epoch * n + n - 1`` of the training sample stream, ``n`` samples per epoch.
+
+    A sample is a function of (seed, position) only, not of how much of a random stream was consumed before: a run
+    resumed from last.ckpt draws the same samples as an uninterrupted one (Lightning calls ``set_epoch``, also on a
+    restart, where it skips ``on_train_epoch_start``), and under DDP the ranks receive different positions.
+    """
+
+    def __init__(self, per_epoch: int) -> None:
+        self.per_epoch = per_epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.epoch * self.per_epoch, (self.epoch + 1) * self.per_epoch))
 
 
 class ValidationSamples(Dataset):
@@ -104,8 +121,9 @@ class NPBGPPDataModule(L.LightningDataModule):
         self.cfg = cfg
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(TrainingSamples(self.train_scenes, self.cfg), batch_size=self.cfg.train.batch_size,
-                          collate_fn=keep_list, num_workers=self.cfg.train.num_workers, shuffle=False)
+        samples = TrainingSamples(self.train_scenes, self.cfg)
+        return DataLoader(samples, batch_size=self.cfg.train.batch_size, sampler=StreamPositions(len(samples)),
+                          collate_fn=keep_list, num_workers=self.cfg.train.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(ValidationSamples(self.train_scenes, self.cfg), batch_size=1, collate_fn=keep_list,

@@ -21,11 +21,22 @@ def data_root(cfg: NPBGPPConfig) -> Path:
     return member_data_root(DATA_ALIAS, cfg.data.root, writable=cfg.data.kind == "synthetic")
 
 
+def synthetic_folder(cfg: NPBGPPConfig) -> Path:
+    """The built-in data set, generated first (under the data root's lock) when missing or out of date."""
+    folder = data_root(cfg) / "synthetic"
+    with data_lock(folder):
+        ensure_synthetic_dataset(folder, cfg.data.synthetic)
+    return folder
+
+
 def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
     data = cfg.data
-    root = data_root(cfg)
     if data.kind == "synthetic":
-        return load_scene_file(root / "synthetic" / f"{name}.npz", name)
+        train, holdout = synthetic_scene_names(data.synthetic)
+        if name not in train + holdout:
+            raise InputError(f"scene '{name}' is not a built-in scene (available: {', '.join(train + holdout)})")
+        return load_scene_file(synthetic_folder(cfg) / f"{name}.npz", name)
+    root = data_root(cfg)
     folder = root / name
     if data.kind == "nerf_synthetic":
         return load_nerf_synthetic(folder, image_scale=data.image_scale, max_points=data.max_points)
@@ -39,9 +50,7 @@ def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
 def scene_names(cfg: NPBGPPConfig) -> tuple[list[str], list[str]]:
     """(training scenes, hold-out scenes); builds the synthetic data set first when it is missing."""
     if cfg.data.kind == "synthetic":
-        folder = data_root(cfg) / "synthetic"
-        with data_lock(folder):
-            ensure_synthetic_dataset(folder, cfg.data.synthetic)
+        synthetic_folder(cfg)
         train, holdout = synthetic_scene_names(cfg.data.synthetic)
     else:
         train, holdout = list(cfg.data.train_scenes), list(cfg.data.holdout_scenes)

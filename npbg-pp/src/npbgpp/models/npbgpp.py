@@ -88,10 +88,12 @@ class NPBGPP(nn.Module):
 
     # ----- rendering stage ------------------------------------------------------------------------------------
     def render_with(self, descriptor_fn, points: torch.Tensor, intrinsics: torch.Tensor, w2c: torch.Tensor,
-                    height: int, width: int, drop_probability=None) -> torch.Tensor:
+                    height: int, width: int, drop_probability=None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Render (B, 3, H, W) for cameras (B, 3, 3), (B, 4, 4); ``descriptor_fn(w2c) -> (N, c)``.
 
-        ``drop_probability(scale) -> p`` randomly empties rasterised pixels (self-supervised regularisation).
+        ``drop_probability(scale) -> p`` randomly empties rasterised pixels (self-supervised regularisation), drawn
+        from ``generator`` (the global one when None).
         """
         views = self.canonical(intrinsics, w2c, height, width)
         per_scale: list[list[torch.Tensor]] = [[] for _ in range(self.cfg.render.num_scales)]
@@ -101,7 +103,8 @@ class NPBGPP(nn.Module):
                                            views.size, views.size, self.cfg.render.num_scales)
             for level, raster in enumerate(rasters):
                 if drop_probability is not None:
-                    keep = torch.rand(raster.shape[-2:], device=raster.device) >= drop_probability(0.5**level)
+                    draw = torch.rand(raster.shape[-2:], device=raster.device, generator=generator)
+                    keep = draw >= drop_probability(0.5**level)
                     raster = raster * keep.to(raster.dtype)
                 per_scale[level].append(raster)
         canonical_images = self.refiner([torch.stack(level) for level in per_scale])
@@ -116,7 +119,7 @@ class NPBGPP(nn.Module):
         return self.render_with(descriptors, scene.points, intrinsics, w2c, height, width)
 
     def render_self_supervised(self, points: torch.Tensor, image: torch.Tensor, intrinsics: torch.Tensor,
-                               w2c: torch.Tensor) -> torch.Tensor:
+                               w2c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Refiner applied to the target view's own descriptors (sampled from its features), pixels dropped
         with probability scale / 2 at each scale; returns (3, H, W) in the target orientation."""
         height, width = image.shape[-2:]
@@ -129,4 +132,4 @@ class NPBGPP(nn.Module):
         uv, _ = project(visible_points, views.intrinsics[0], views.w2c[0])
         own = sample_bilinear(features, uv)
         return self.render_with(lambda _: own, visible_points, intrinsics[None], w2c[None], height, width,
-                                drop_probability=lambda scale: scale / 2.0)[0]
+                                drop_probability=lambda scale: scale / 2.0, generator=generator)[0]
