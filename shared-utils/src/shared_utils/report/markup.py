@@ -17,7 +17,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .headline { display: flex; gap: 1.5em; flex-wrap: wrap; }
-.headline div { border: 1px solid #ccc; border-radius: 6px; padding: 0.5em 1em; }
+.headline > div { border: 1px solid #ccc; border-radius: 6px; padding: 0.5em 1em; }
 .headline .value { font-size: 1.8em; font-weight: 600; }
 .headline .name { color: #555; }
 figure { margin: 1em 0; } figcaption { color: #333; max-width: 1100px; margin-top: 0.3em; }
