@@ -39,7 +39,8 @@ def build_sample_run(path: pathlib.Path) -> RunDir:
     run.write_metrics({"headline": {"PSNR dB": 20.5, "recall %": 56.8}, "psnr": 20.5, "per_scene": {"a": 1.5}},
                       {"seed": 0, "steps": {"train": 20}, "wall_time_s": 12.3, "time_limit_reached": False,
                        "machine": {"cpu_cores": 2}, "git_commit": "0123abc"})
-    run.write_results("| metric | ours | thesis |\n| --- | --- | --- |\n| PSNR dB | 20.5 | 25.1 |\n")
+    run.write_results("# Sample results\n\n| metric | ours | thesis |\n| --- | --- | --- |\n"
+                      "| PSNR dB | 20.5 | 25.1 |\n")
     write_image(run.pictures / "summary.png", rng.random((24, 40, 3)))
     write_video(run.pictures / "samples.gif", rng.random((3, 16, 16, 3)))
     write_video(run.pictures / "samples.mp4", rng.random((3, 16, 16, 3)))
@@ -124,7 +125,8 @@ def test_3d_kinds_are_read_from_the_ply_header(sample):
 
 def test_metrics_results_config_and_provenance_are_on_the_page(sample):
     _, page = sample
-    for text in ("PSNR dB", "56.8", "per_scene.a", "<td>25.1</td>", "max_steps: 20", "0123abc", "steps.train",
+    for text in ("PSNR dB", "56.8", "per_scene.a", "<td>25.1</td>", "<h3>Sample results</h3>",
+                  "max_steps: 20", "0123abc", "steps.train",
                  "wall_time_s", "logs/csv/version_0/metrics.csv"):
         assert text in page, text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Callable
 
 from ..errors import InputError
@@ -57,7 +58,9 @@ def _results(run: RunDir, metrics: dict) -> str:
         return '<p class="missing">results.md is missing.</p>'
     import markdown
 
-    return markdown.markdown(run.results.read_text(encoding="utf-8"), extensions=["tables", "fenced_code"])
+    rendered = markdown.markdown(run.results.read_text(encoding="utf-8"), extensions=["tables", "fenced_code"])
+    # results.md is a document of its own: its headings go below the page's section headings.
+    return re.sub(r"<(/?)h([1-4])\b", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 2}", rendered)
 
 
 def _all_metrics(run: RunDir, metrics: dict) -> str:
