@@ -8,7 +8,7 @@ from shared_utils.cameras import convert_c2w, invert_pose, project
 from shared_utils.errors import InputError
 from shared_utils.io import write_image, write_neus_cameras, write_point_cloud
 
-from npbgpp.config import SyntheticConfig
+from npbgpp.config import DataConfig, SyntheticConfig
 from npbgpp.data.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
 from npbgpp.data.scene import SceneData, subsample_points
 from npbgpp.data.synthetic import (
@@ -145,12 +145,12 @@ def test_nerf_synthetic_loader(tmp_path, tiny_scene):
         angle = 2 * math.atan(16 / focal)
         (folder / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
     write_point_cloud(folder / "points.ply", tiny_scene.points.numpy())
-    scene = load_nerf_synthetic(folder)
+    scene = load_nerf_synthetic(folder, DataConfig())
     order = torch.cat([tiny_scene.input_indices, tiny_scene.holdout_indices])
     torch.testing.assert_close(scene.w2c, tiny_scene.w2c[order], atol=1e-4, rtol=0)
     torch.testing.assert_close(scene.intrinsics, tiny_scene.intrinsics[order], atol=1e-3, rtol=0)
     assert int(scene.holdout.sum()) == int(tiny_scene.holdout.sum())
-    half = load_nerf_synthetic(folder, image_scale=0.5)
+    half = load_nerf_synthetic(folder, DataConfig(image_scale=0.5))
     assert half.images.shape[-1] == 16 and float(half.intrinsics[0, 0, 2]) == pytest.approx(8.0)
 
 
@@ -160,13 +160,13 @@ def test_dtu_idr_loader(tmp_path, tiny_scene):
     _write_images(folder / "mask", torch.ones_like(tiny_scene.images))
     write_neus_cameras(folder / "cameras.npz", tiny_scene.intrinsics.numpy(), tiny_scene.w2c.numpy())
     write_point_cloud(folder / "points.ply", tiny_scene.points.numpy())
-    scene = load_dtu_idr(folder, holdout_every=4)
+    scene = load_dtu_idr(folder, DataConfig(holdout_frame_ids=[2, 6]))
     torch.testing.assert_close(scene.w2c, tiny_scene.w2c, atol=1e-4, rtol=0)
     torch.testing.assert_close(scene.intrinsics, tiny_scene.intrinsics, atol=1e-3, rtol=0)
     assert scene.holdout.tolist() == [False, False, True, False] * 2
     (folder / "image" / "007.png").unlink()
     with pytest.raises(InputError, match="7 images but 8 cameras"):
-        load_dtu_idr(folder)
+        load_dtu_idr(folder, DataConfig())
 
 
 def test_scannet_style_loader(tmp_path, tiny_scene):
@@ -179,7 +179,7 @@ def test_scannet_style_loader(tmp_path, tiny_scene):
     for index, image in enumerate(tiny_scene.images):
         write_image(folder / "images" / f"{index}.jpg", image.permute(1, 2, 0).numpy())
     write_point_cloud(folder / "full.ply", tiny_scene.points.numpy())
-    scene = load_scannet_style(folder, holdout_every=4)
+    scene = load_scannet_style(folder, DataConfig(holdout_frame_ids=[2, 6]))
     torch.testing.assert_close(scene.w2c, tiny_scene.w2c)
     assert scene.images.shape == tiny_scene.images.shape
 
@@ -191,7 +191,7 @@ def test_images_of_differing_sizes_are_rejected(tmp_path, tiny_scene):
     write_neus_cameras(folder / "cameras.npz", tiny_scene.intrinsics.numpy(), tiny_scene.w2c.numpy())
     write_point_cloud(folder / "points.ply", tiny_scene.points.numpy())
     with pytest.raises(InputError, match="differing sizes"):
-        load_dtu_idr(folder, apply_masks=False)
+        load_dtu_idr(folder, DataConfig(apply_masks=False))
 
 
 def test_training_samples_follow_the_seed_and_differ_between_indices(tiny_config, tiny_scene):

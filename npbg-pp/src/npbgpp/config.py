@@ -34,13 +34,17 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     train_scenes: list[str] = field(default_factory=list)
     holdout_scenes: list[str] = field(default_factory=list)
-    # Real data sets: every k-th frame of a scene is a hold-out frame (never an input view).
-    holdout_every: int = 8
+    # DTU and ScanNet layouts: the frames that are evaluation targets and never input views (the reference's
+    # protocols: DTU 7, 12, ..., 47; ScanNet 10, 20, ..., 90). NeRF-Synthetic holds out its test split.
+    holdout_frame_ids: list[int] = field(default_factory=list)
     image_scale: float = 1.0
     # Clouds above this size are randomly subsampled (documented handling of huge clouds).
     max_points: int | None = 2_000_000
-    # DTU: multiply images by their masks (black background as in the reference evaluation).
+    # DTU: replace what lies outside the object masks by ``background``.
     apply_masks: bool = True
+    # RGB in [0, 1] composited behind NeRF-Synthetic's RGBA images and filled outside DTU masks. The reference
+    # evaluates on white (NeRF-Synthetic) and ones (DTU).
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
 
 
 @dataclass

@@ -172,6 +172,9 @@ def evaluate(cfg: NPBGPPConfig, run_dir, clock: RunClock | None = None) -> dict:
     summary_written = False
     for scene in load_scenes(cfg, holdout_names):
         frames = scene.holdout_indices
+        if len(frames) == 0:
+            raise InputError(f"hold-out scene '{scene.name}' has no hold-out frames to evaluate: set "
+                             "data.holdout_frame_ids (or give a NeRF-Synthetic test split)")
         targets = scene.images[frames]
         build_scene(model, scene)  # warm-up: one-off allocations are not part of the scene's fitting time
         start = time.perf_counter()

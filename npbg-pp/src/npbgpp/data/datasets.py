@@ -39,12 +39,10 @@ def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
     root = data_root(cfg)
     folder = root / name
     if data.kind == "nerf_synthetic":
-        return load_nerf_synthetic(folder, image_scale=data.image_scale, max_points=data.max_points)
+        return load_nerf_synthetic(folder, data)
     if data.kind == "dtu":
-        return load_dtu_idr(folder, image_scale=data.image_scale, holdout_every=data.holdout_every,
-                            apply_masks=data.apply_masks, max_points=data.max_points)
-    return load_scannet_style(folder, image_scale=data.image_scale, holdout_every=data.holdout_every,
-                              max_points=data.max_points)
+        return load_dtu_idr(folder, data)
+    return load_scannet_style(folder, data)
 
 
 def scene_names(cfg: NPBGPPConfig) -> tuple[list[str], list[str]]:

@@ -1,10 +1,14 @@
 """Loaders of real data sets into SceneData (cameras read with shared_utils.io camera formats).
 
-- NeRF-Synthetic: ``transforms_{train,val,test}.json`` + a point cloud (``points.ply`` by default); train frames
-  are input views, test frames hold-out frames; RGBA images are composited on black.
+- NeRF-Synthetic: ``transforms_{train,val,test}.json`` + a point cloud (``points.ply`` by default); train and val
+  frames are input views, test frames hold-out frames; RGBA images are composited on ``data.background`` (white,
+  as the reference evaluates).
 - DTU in the IDR layout: ``image/``, ``mask/``, ``cameras.npz`` (world_mat_i, scale_mat_i), ``points.ply``;
-  every ``holdout_every``-th frame is a hold-out frame.
-- ScanNet-style: ``full.ply``, ``intrinsics.npy``, ``extrinsics.npy`` (w2c), ``images/<i>.jpg``.
+  ``data.holdout_frame_ids`` are hold-out frames; outside the masks the image is ``data.background`` (ones).
+- ScanNet-style: ``full.ply``, ``intrinsics.npy``, ``extrinsics.npy`` (w2c), ``images/<i>.jpg``;
+  ``data.holdout_frame_ids`` are hold-out frames.
+
+Each loader takes the whole ``data`` config.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from shared_utils.cameras import scale_intrinsics
 from shared_utils.errors import InputError
 from shared_utils.io import read_image, read_nerf_transforms, read_neus_cameras, read_point_cloud, read_scannet_style
 
+from npbgpp.config import DataConfig
 from npbgpp.data.scene import SceneData, scene_from_numpy, subsample_points
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff"}
@@ -42,15 +47,35 @@ def _scaled_intrinsics(intrinsics: np.ndarray, scale: float) -> np.ndarray:
     return scale_intrinsics(torch.from_numpy(intrinsics), scale, scale).numpy()
 
 
-def _rgb_on_black(path: Path) -> np.ndarray:
+def _background(data: DataConfig) -> np.ndarray:
+    colour = np.asarray(data.background, dtype=np.float32)
+    if colour.shape != (3,) or not np.isfinite(colour).all() or colour.min() < 0 or colour.max() > 1:
+        raise InputError(f"data.background must be three numbers in [0, 1] (RGB), got {list(data.background)}")
+    return colour
+
+
+def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``alpha * image + (1 - alpha) * background`` for (H, W, 3) images and (H, W, 1) alpha or masks."""
+    return image * alpha + (1.0 - alpha) * background
+
+
+def _rgb_on_background(path: Path, background: np.ndarray) -> np.ndarray:
     image = read_image(path, channels=None)
-    if image.ndim == 2:
-        image = image[..., None]
     if image.shape[-1] == 4:
-        return image[..., :3] * image[..., 3:]
+        return composite(image[..., :3], image[..., 3:], background)
     if image.shape[-1] == 1:
         return np.repeat(image, 3, axis=-1)
     return image[..., :3]
+
+
+def holdout_mask(count: int, frame_ids: list[int], scene: str) -> np.ndarray:
+    """(count,) booleans, True at ``frame_ids``; an InputError naming the scene for ids beyond its frames."""
+    beyond = [index for index in frame_ids if not 0 <= index < count]
+    if beyond:
+        raise InputError(f"scene '{scene}' has {count} frames; data.holdout_frame_ids {beyond} do not exist")
+    mask = np.zeros(count, dtype=bool)
+    mask[list(frame_ids)] = True
+    return mask
 
 
 def _sorted_images(folder: Path) -> list[Path]:
@@ -71,8 +96,9 @@ def _cloud(path: Path, max_points: int | None) -> np.ndarray:
     return subsample_points(torch.from_numpy(points), max_points).numpy()
 
 
-def load_nerf_synthetic(folder, point_cloud=None, image_scale: float = 1.0, max_points: int | None = None) -> SceneData:
+def load_nerf_synthetic(folder, data: DataConfig, point_cloud=None) -> SceneData:
     folder = Path(folder)
+    background = _background(data)
     splits = []
     for split, is_holdout in (("train", False), ("val", False), ("test", True)):
         path = folder / f"transforms_{split}.json"
@@ -83,40 +109,43 @@ def load_nerf_synthetic(folder, point_cloud=None, image_scale: float = 1.0, max_
     images, intrinsics, w2c, holdout = [], [], [], []
     for cameras, is_holdout in splits:
         for index, path in enumerate(cameras.image_paths):
-            images.append(_resize(_rgb_on_black(path), image_scale))
-            intrinsics.append(_scaled_intrinsics(cameras.intrinsics[index], image_scale))
+            images.append(_resize(_rgb_on_background(path, background), data.image_scale))
+            intrinsics.append(_scaled_intrinsics(cameras.intrinsics[index], data.image_scale))
             w2c.append(np.linalg.inv(cameras.c2w[index]))
             holdout.append(is_holdout)
     cloud_path = Path(point_cloud) if point_cloud else folder / "points.ply"
     return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), np.stack(intrinsics),
-                            np.stack(w2c), _cloud(cloud_path, max_points), np.array(holdout))
+                            np.stack(w2c), _cloud(cloud_path, data.max_points), np.array(holdout))
 
 
-def load_dtu_idr(folder, point_cloud=None, image_scale: float = 1.0, holdout_every: int = 8,
-                 apply_masks: bool = True, max_points: int | None = None) -> SceneData:
+def load_dtu_idr(folder, data: DataConfig, point_cloud=None) -> SceneData:
     folder = Path(folder)
+    background = _background(data)
     cameras = read_neus_cameras(folder / "cameras.npz")
     image_files = _sorted_images(folder / "image")
     if len(image_files) != len(cameras.c2w):
         raise InputError(f"DTU scene '{folder}' has {len(image_files)} images but {len(cameras.c2w)} cameras")
-    mask_files = _sorted_images(folder / "mask") if apply_masks and (folder / "mask").is_dir() else None
+    mask_files = _sorted_images(folder / "mask") if data.apply_masks and (folder / "mask").is_dir() else None
     if mask_files is not None and len(mask_files) != len(image_files):
         raise InputError(f"DTU scene '{folder}' has {len(image_files)} images but {len(mask_files)} masks")
     images = []
     for index, path in enumerate(image_files):
         image = read_image(path, channels=3)
         if mask_files is not None:
-            image = image * (read_image(mask_files[index], channels=1)[..., :1] > 0.5)
-        images.append(_resize(image, image_scale))
-    intrinsics = np.stack([_scaled_intrinsics(k, image_scale) for k in cameras.intrinsics])
-    holdout = np.arange(len(images)) % holdout_every == holdout_every // 2
+            mask = read_image(mask_files[index], channels=1)
+            if mask.shape[:2] != image.shape[:2]:
+                raise InputError(f"mask '{mask_files[index]}' is {mask.shape[1]}x{mask.shape[0]} but its image "
+                                 f"'{path}' is {image.shape[1]}x{image.shape[0]}")
+            image = composite(image, (mask > 0.5).astype(np.float32), background)
+        images.append(_resize(image, data.image_scale))
+    intrinsics = np.stack([_scaled_intrinsics(k, data.image_scale) for k in cameras.intrinsics])
+    holdout = holdout_mask(len(images), data.holdout_frame_ids, folder.name)
     cloud_path = Path(point_cloud) if point_cloud else folder / "points.ply"
     return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), intrinsics,
-                            np.linalg.inv(cameras.c2w), _cloud(cloud_path, max_points), holdout)
+                            np.linalg.inv(cameras.c2w), _cloud(cloud_path, data.max_points), holdout)
 
 
-def load_scannet_style(folder, image_scale: float = 1.0, holdout_every: int = 10,
-                       max_points: int | None = None) -> SceneData:
+def load_scannet_style(folder, data: DataConfig) -> SceneData:
     folder = Path(folder)
     cameras = read_scannet_style(folder)
     image_files = _sorted_images(folder / "images")
@@ -127,8 +156,8 @@ def load_scannet_style(folder, image_scale: float = 1.0, holdout_every: int = 10
         image = read_image(path, channels=3)
         if image.shape[:2] != (cameras.height, cameras.width):
             image = cv2.resize(image, (cameras.width, cameras.height), interpolation=cv2.INTER_AREA)
-        images.append(_resize(image, image_scale))
-    intrinsics = np.repeat(_scaled_intrinsics(cameras.intrinsics, image_scale)[None], len(images), axis=0)
-    holdout = np.arange(len(images)) % holdout_every == holdout_every // 2
+        images.append(_resize(image, data.image_scale))
+    intrinsics = np.repeat(_scaled_intrinsics(cameras.intrinsics, data.image_scale)[None], len(images), axis=0)
+    holdout = holdout_mask(len(images), data.holdout_frame_ids, folder.name)
     return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), intrinsics, cameras.w2c,
-                            _cloud(folder / "full.ply", max_points), holdout)
+                            _cloud(folder / "full.ply", data.max_points), holdout)
