@@ -31,6 +31,7 @@ def test_pipeline_writes_metrics_results_and_pictures(tiny_run):
     pictures = {p.name for p in RunDir(tiny_run).pictures.iterdir()}
     assert {"head_002_novel_views.png", "head_002_turntable.mp4", "summary.png", "captions.json"} <= pictures
     assert {f"head_002_{v}_{m}.ply" for v in "FLR" for m in ("multineus", "scratch")} <= pictures
+    assert "head_002_ground_truth.ply" in pictures
     captions = json.loads(RunDir(tiny_run).captions.read_text())
     assert set(pictures) - {"captions.json"} <= set(captions)
     assert RunDir(tiny_run).report.exists()

@@ -229,6 +229,10 @@ def write_frontal_pictures(cfg: MultiNeuSConfig, run: RunDir, scene: Scene, view
                           "(RGB = normal xyz); columns: held-out cameras with their azimuth from the front.")
     gt = scene.gt_mesh.copy()
     gt.visual.vertex_colors = np.tile([200, 200, 200, 255], (len(gt.vertices), 1))
+    name = f"{scene.name}_ground_truth.ply"
+    write_mesh(run.pictures / name, gt.vertices, gt.faces, vertex_colors=np.full((len(gt.vertices), 3), 0.78))
+    run.add_caption(name, f"Ground-truth mesh of held-out head {scene.name} (world units, m), to compare with the "
+                          "fitted meshes")
     distance = float(np.linalg.norm(scene.c2w[view, :3, 3] - scene.scale_mat[:3, 3]))
     frames = [turntable(m, cfg.pictures.turntable_frames, cfg.pictures.turntable_size, distance)
               for m in (meshes["multineus"], meshes["scratch"], gt)]
