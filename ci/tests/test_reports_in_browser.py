@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 # Console scripts of the members, and those whose results are 3D (their report must hold a 3D view).
 MEMBER_SCRIPTS = ("lvt", "def-sharp", "npbgpp", "mprcnn", "multineus")
 THREE_D_MEMBERS = {"def-sharp", "npbgpp", "multineus"}
-TINY_RUN_TIMEOUT_S = 240
+TINY_RUN_TIMEOUT_S = 360
 PAGE_TIMEOUT_S = 60
 VIEWPORT = {"width": 1280, "height": 1000}
 # A pixel counts as changed when a channel moves by more than this (antialiasing noise stays below it).

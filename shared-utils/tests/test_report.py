@@ -182,6 +182,24 @@ def test_module_entry_point_reports_a_missing_folder_in_one_line(tmp_path, capsy
     assert capsys.readouterr().err.splitlines() == [f"error: outputs folder '{tmp_path / 'nowhere'}' not found"]
 
 
+def test_member_cli_writes_the_report_after_pipeline_and_eval(tmp_path, capsys):
+    from shared_utils.cli import MemberCLI
+
+    def pipeline(args, cfg):
+        run = RunDir(args.output_dir).create()
+        run.config.write_text("seed: 0\n")
+        run.write_metrics({"headline": {"recall %": 12.5}}, {"seed": 0})
+
+    cli = MemberCLI("demo", None, lambda name, overrides: {"seed": 0})
+    cli.add("pipeline", pipeline, "train and evaluate", kind="new", report=True)
+    cli.add("eval", lambda args, cfg: None, "evaluate", kind="existing", report=True)
+    assert cli.run(["pipeline", "--output-dir", str(tmp_path / "run")]) == 0
+    report = tmp_path / "run" / "report.html"
+    assert "recall %" in report.read_text() and f"wrote {report}" in capsys.readouterr().out
+    report.unlink()
+    assert cli.run(["eval", "--run-dir", str(tmp_path / "run")]) == 0 and report.is_file()
+
+
 def test_captions_file_is_not_shown_as_a_picture(sample):
     run, page = sample
     assert json.loads(run.captions.read_text()) == CAPTIONS
