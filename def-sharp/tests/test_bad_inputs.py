@@ -226,10 +226,13 @@ def test_predict_bad_input(case, untrained_run, tmp_path, capfd):
     assert_clean_error(run_main(main, argv, capfd), named)
 
 
-def test_predict_output_through_a_file(untrained_run, tmp_path, capfd):
+def test_output_through_a_file(untrained_run, tmp_path, capfd):
     path = _scans(tmp_path)
     argv = ["predict", "--run-dir", str(untrained_run), "--input", str(path),
             "--output", str(unwritable_root(tmp_path) / "out.ply")]
+    assert_clean_error(run_main(main, argv, capfd), "a-file")
+    argv = _run_args("curves", untrained_run, tmp_path)
+    argv[argv.index("--output") + 1] = str(tmp_path / "a-file" / "curves.json")
     assert_clean_error(run_main(main, argv, capfd), "a-file")
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shared_utils.cli import MemberCLI
-from shared_utils.run import RunClock, RunDir, time_limit_message
+from shared_utils.run import RunClock, RunDir, ensure_folder, time_limit_message
 
 from def_sharp import config
 from def_sharp.config import DEFConfig
@@ -52,6 +52,7 @@ def predict(args: argparse.Namespace, cfg: DEFConfig) -> None:
     from def_sharp.whole_model import predict_file
 
     check_predict_input(args.input)
+    ensure_folder(args.output.parent, "output folder")  # refused before the minutes of prediction, not after
     predict_file(args.run_dir, args.input, args.output, cfg, scale=args.scale)
     print(f"wrote {args.output}")
 
@@ -61,6 +62,7 @@ def curves(args: argparse.Namespace, cfg: DEFConfig) -> None:
     from def_sharp.inputs import read_distances, read_points
 
     read_distances(args.points.with_suffix(".distances.npy"), len(read_points(args.points)))
+    ensure_folder(args.output.parent, "output folder")
     count = extract_curves_file(args.points, args.output, cfg)
     print(f"wrote {count} curves to {args.output}")
 
