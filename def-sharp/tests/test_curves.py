@@ -1,6 +1,11 @@
 import numpy as np
-from def_sharp.config import CurvesConfig
+import pytest
+import trimesh
+from def_sharp.config import CurvesConfig, DEFConfig
 from def_sharp.curves import extract_curves, sample_polylines, voxel_subsample, write_curves
+from def_sharp.whole_model import exact_labels, scan_mesh_views
+from scipy.spatial import cKDTree
+from test_fusion import _test_shapes
 
 
 def test_two_separated_lines_give_two_curves(tmp_path):
@@ -35,3 +40,33 @@ def test_voxel_subsample_keeps_one_point_per_voxel():
 def test_sample_polylines_spacing():
     samples = sample_polylines([np.array([[0.0, 0, 0], [1.0, 0, 0]])], 0.1)
     assert len(samples) == 11 and np.allclose(samples[-1], [1, 0, 0])
+
+
+@pytest.mark.parametrize("shape", [s for s in _test_shapes() if s.name != "torus"], ids=lambda shape: shape.name)
+def test_curves_from_exact_labels_follow_the_true_edges(shape):
+    """Exact labels of a whole model (18 views): every true edge covered within r along 95 % of its length, total
+    length within 10 % of the truth, and no curve sample farther than 2 r from the surface."""
+    cfg = DEFConfig()
+    r = cfg.eval.threshold
+    images, scans = scan_mesh_views(shape.mesh, cfg, np.random.default_rng(0))
+    labels = exact_labels(shape, scans, cfg.data.scan.truncation)
+    points = np.concatenate([s.points[s.mask] for s in scans])
+    distances = np.concatenate([label[s.mask] for label, s in zip(labels, scans, strict=True)])
+    curves = extract_curves(points, distances, r, cfg.curves)
+    dense = cKDTree(sample_polylines([c.samples for c in curves], r / 4))
+    for edge in shape.curves.polylines():
+        assert (dense.query(sample_polylines([edge], r / 4))[0] < r).mean() > 0.95
+    true_length = sum(np.linalg.norm(np.diff(edge, axis=0), axis=1).sum() for edge in shape.curves.polylines())
+    assert abs(sum(c.length for c in curves) / true_length - 1) < 0.1
+    samples = np.concatenate([c.samples for c in curves])
+    assert np.abs(trimesh.proximity.signed_distance(shape.mesh, samples)).max() < 2 * r
+
+
+def test_a_smooth_shape_gives_no_curves():
+    cfg = DEFConfig()
+    torus = next(s for s in _test_shapes() if s.name == "torus")
+    images, scans = scan_mesh_views(torus.mesh, cfg, np.random.default_rng(0))
+    labels = exact_labels(torus, scans, cfg.data.scan.truncation)
+    points = np.concatenate([s.points[s.mask] for s in scans])
+    distances = np.concatenate([label[s.mask] for label, s in zip(labels, scans, strict=True)])
+    assert extract_curves(points, distances, cfg.eval.threshold, cfg.curves) == []

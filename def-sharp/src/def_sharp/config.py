@@ -124,6 +124,7 @@ class CurvesConfig:
 
     threshold_factor: float = 1.5  # keep points with d < factor * r
     subsample_radius: float = 0.03
+    centreline_radius: float = 0.06  # neighbourhood that pulls samples onto the band's centre line
     corner_radii: list[float] = field(default_factory=lambda: [0.08, 0.12, 0.16])
     corner_ratio: float = 0.25  # second/first PCA eigenvalue ratio above which a neighbourhood votes "corner"
     corner_vote: float = 0.5

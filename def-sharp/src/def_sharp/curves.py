@@ -28,7 +28,7 @@ class Curve:
     samples: np.ndarray  # (S, 3) points along the fitted spline
     closed: bool
     length: float
-    fit_error: float  # mean distance of the piece's points to the spline samples
+    fit_error: float  # largest distance from a spline sample to the piece's points
 
     def to_json(self) -> dict:
         return {"closed": self.closed, "length": self.length, "fit_error": self.fit_error,
@@ -44,6 +44,25 @@ def voxel_subsample(points: np.ndarray, radius: float) -> np.ndarray:
     first = np.ones(len(order), dtype=bool)
     first[1:] = np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
     return np.sort(order[first])
+
+
+def project_to_centreline(samples: np.ndarray, points: np.ndarray, distances: np.ndarray, radius: float,
+                           threshold: float) -> np.ndarray:
+    """Move every sample across the band of near-feature points onto its centre line: within `radius`, the points'
+    mean weighted by 1 / (d + threshold / 4)^2 (points the field puts on the feature dominate), keeping the sample's
+    own position along the band's principal direction. Without this the band (about 3 r wide) makes the ordered
+    points zig-zag from side to side, and the curve comes out far longer than the feature."""
+    tree = cKDTree(points)
+    weights_all = 1.0 / (distances + threshold / 4) ** 2
+    projected = samples.copy()
+    for index, neighbours in enumerate(tree.query_ball_point(samples, radius)):
+        if len(neighbours) < 3:
+            continue
+        local, weights = points[neighbours], weights_all[neighbours]
+        centre = (weights[:, None] * local).sum(0) / weights.sum()
+        direction = np.linalg.eigh(np.cov(local.T))[1][:, -1]
+        projected[index] = centre + direction * ((samples[index] - centre) @ direction)
+    return projected
 
 
 def corner_votes(points: np.ndarray, radii: list[float], ratio: float, smoothing_k: int = 8) -> np.ndarray:
@@ -119,7 +138,9 @@ def fit_piece(points: np.ndarray, graph, ends: list[np.ndarray], cfg: CurvesConf
         return None
     samples = np.stack(splev(np.linspace(0, 1, cfg.samples_per_curve), tck), 1)
     length = float(np.linalg.norm(np.diff(samples, axis=0), axis=1).sum())
-    fit_error = float(cKDTree(samples).query(points)[0].mean())
+    # Spline to points: a spline that swings away from its points between them is a bad fit even when every point
+    # lies near some part of it.
+    fit_error = float(cKDTree(sample_polylines([ordered], cfg.subsample_radius / 4)).query(samples)[0].max())
     return Curve(samples, closed, length, fit_error)
 
 
@@ -127,33 +148,60 @@ def extract_curves(points: np.ndarray, distances: np.ndarray, threshold: float, 
     """Feature curves from points (N, 3) and their predicted distances (N,)."""
     check_shape(points, (None, 3), "points")
     check_finite(points, "points")
-    sharp = points[np.asarray(distances) < cfg.threshold_factor * threshold]
+    distances = np.asarray(distances)
+    near = distances < cfg.threshold_factor * threshold
+    sharp = points[near]
     if len(sharp) < 4:
         return []
     samples = sharp[voxel_subsample(sharp, cfg.subsample_radius)]
     if len(samples) < 4:
         return []
+    # Corners are found on the band as it is (projection has no single direction to keep at a corner); only the
+    # pieces between them are pulled onto their centre lines.
     corner = corner_votes(samples, cfg.corner_radii, cfg.corner_ratio) > cfg.corner_vote
     corner_centres = []
     if corner.any():
         n_clusters, labels, _ = _radius_components(samples[corner], cfg.connect_radius)
         corner_centres = [samples[corner][labels == label].mean(0) for label in range(n_clusters)]
-    pieces = samples[~corner]
+    pieces = project_to_centreline(samples[~corner], sharp, distances[near], cfg.centreline_radius, threshold)
     if len(pieces) < 4:
         return []
     n_pieces, labels, graph = _radius_components(pieces, cfg.connect_radius)
+    members_of = [np.flatnonzero(labels == label) for label in range(n_pieces)]
+    members_of = [members for members in members_of if len(members) >= 4]
+    attached = [[index for index, centre in enumerate(corner_centres)
+                 if cKDTree(pieces[members]).query(centre)[0] < 2 * cfg.connect_radius][:2] for members in members_of]
+    corners = [place_corner(centre, [pieces[members] for members, ends in zip(members_of, attached, strict=True)
+                                     if index in ends], cfg.corner_radii[-1])
+               for index, centre in enumerate(corner_centres)]
     curves = []
-    for label in range(n_pieces):
-        members = np.flatnonzero(labels == label)
-        if len(members) < 4:
-            continue
-        piece = pieces[members]
-        ends = [centre for centre in corner_centres
-                if cKDTree(piece).query(centre)[0] < 2 * cfg.connect_radius]
-        curve = fit_piece(piece, graph[members][:, members], ends[:2], cfg)
+    for members, ends in zip(members_of, attached, strict=True):
+        curve = fit_piece(pieces[members], graph[members][:, members], [corners[index] for index in ends], cfg)
         if curve is not None and curve.length >= cfg.min_length and curve.fit_error <= cfg.max_fit_error:
             curves.append(curve)
     return curves
+
+
+def place_corner(centre: np.ndarray, pieces: list[np.ndarray], reach: float) -> np.ndarray:
+    """Where the pieces meeting at a corner cluster meet: the least-squares intersection of the lines through each
+    piece's end near the corner (points within `reach` of it, direction by PCA). The cluster's mean lies inside the
+    corner's blob, off the true vertex; with fewer than two pieces, or nearly parallel ones, it is kept."""
+    normal_sum, target_sum = np.zeros((3, 3)), np.zeros(3)
+    directions = []
+    for piece in pieces:
+        end = piece[np.linalg.norm(piece - centre, axis=1) < np.linalg.norm(piece - centre, axis=1).min() + reach]
+        if len(end) < 3:
+            continue
+        mean = end.mean(0)
+        direction = np.linalg.eigh(np.cov(end.T))[1][:, -1]
+        projector = np.eye(3) - np.outer(direction, direction)
+        normal_sum += projector
+        target_sum += projector @ mean
+        directions.append(direction)
+    if len(directions) < 2 or np.linalg.svd(np.array(directions), compute_uv=False)[1] < 0.2:
+        return centre
+    vertex = np.linalg.solve(normal_sum, target_sum)
+    return vertex if np.linalg.norm(vertex - centre) < reach else centre
 
 
 def sample_polylines(polylines: list[np.ndarray], spacing: float) -> np.ndarray:
