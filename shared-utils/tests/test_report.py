@@ -9,13 +9,14 @@ import os
 import pathlib
 
 import numpy as np
+import open3d as o3d
 import pytest
 import trimesh
 from shared_utils.errors import cli_entry
 from shared_utils.io import write_image, write_line_set, write_mesh, write_point_cloud, write_video
 from shared_utils.report import write_index, write_report
 from shared_utils.report.curves import panel_of, read_csv_log
-from shared_utils.report.scenes import MAX_POINTS, kind_of
+from shared_utils.report.scenes import MAX_POINTS, kind_of, ply_header
 from shared_utils.run import RunDir
 
 CAPTIONS = {
@@ -24,6 +25,7 @@ CAPTIONS = {
     "samples.mp4": "the same samples as a video",
     "shape_0": "points coloured by distance to the nearest sharp edge (blue 0, red 0.1); black: predicted curves",
     "reconstruction.ply": "reconstructed mesh with vertex colours",
+    "distance_field.ply": "points coloured by their distance to the nearest sharp curve (shape units)",
 }
 CLOUD_POINTS = MAX_POINTS + 10_000
 # Lightning's CSVLogger: one sparse row per logging call; validation rows carry no training columns.
@@ -49,6 +51,9 @@ def build_sample_run(path: pathlib.Path) -> RunDir:
     write_line_set(run.pictures / "shape_0" / "curves.ply", rng.random((10, 3)), [[i, i + 1] for i in range(9)])
     sphere = trimesh.creation.icosphere(2)
     write_mesh(run.pictures / "reconstruction.ply", sphere.vertices, sphere.faces, (sphere.vertices + 1) / 2)
+    field = o3d.t.geometry.PointCloud(o3d.core.Tensor(rng.random((500, 3), dtype=np.float32)))
+    field.point["distance_shape_units"] = o3d.core.Tensor(rng.random((500, 1), dtype=np.float32))
+    o3d.t.io.write_point_cloud(str(run.pictures / "distance_field.ply"), field)
     for name, text in CAPTIONS.items():
         run.add_caption(name, text)
     (run.logs / "csv" / "version_0").mkdir(parents=True)
@@ -110,10 +115,12 @@ def test_3d_files_become_plotly_views_with_plotly_inlined_once(sample):
     from plotly.offline import get_plotlyjs
 
     assert page.count(get_plotlyjs()[:500]) == 1
-    views = page.split('<figure class="view">')[1:]  # in file order: reconstruction.ply, shape_0 (points + curves)
-    assert len(views) == 2 and all('class="plotly-graph-div"' in view for view in views)
-    assert "reconstruction.ply" in views[0] and "points.ply" in views[1] and "curves.ply" in views[1]
+    # In file order: distance_field.ply, reconstruction.ply, shape_0 (points + curves in one view).
+    views = page.split('<figure class="view">')[1:]
+    assert len(views) == 3 and all('class="plotly-graph-div"' in view for view in views)
+    assert "reconstruction.ply" in views[1] and "points.ply" in views[2] and "curves.ply" in views[2]
     assert f"{MAX_POINTS:,} of {CLOUD_POINTS:,} points" in page
+    assert '"colorbar":{"title":{"text":"distance shape units"}' in views[0]
 
 
 def test_3d_kinds_are_read_from_the_ply_header(sample):
@@ -121,6 +128,8 @@ def test_3d_kinds_are_read_from_the_ply_header(sample):
     assert kind_of(run.pictures / "shape_0" / "points.ply") == "points"
     assert kind_of(run.pictures / "shape_0" / "curves.ply") == "lines"
     assert kind_of(run.pictures / "reconstruction.ply") == "mesh"
+    assert kind_of(run.pictures / "distance_field.ply") == "points"
+    assert ply_header(run.pictures / "distance_field.ply") == ({"vertex": 500}, ["x", "y", "z", "distance_shape_units"])
 
 
 def test_metrics_results_config_and_provenance_are_on_the_page(sample):

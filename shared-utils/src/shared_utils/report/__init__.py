@@ -9,7 +9,8 @@ The report reads the run folder only (``shared_utils.run.RunDir``); members cont
   anywhere in the run folder outside ``checkpoints/`` and ``logs/`` become interactive plotly views. The 3D files of
   one sub-folder of ``pictures/`` are drawn together in one view (e.g. ``pictures/shape_0/points.ply`` +
   ``pictures/shape_0/curves.ply``, or a point cloud + a line set of camera frustums); its caption key is the folder
-  name.
+  name. A PLY cloud with an extra per-point scalar property (``distance``, written e.g. with open3d's tensor API) is
+  coloured by it with a colour bar named after it; otherwise by its RGB colours.
 - ``**/logs/**/metrics.csv`` (Lightning's CSVLogger, also under stage folders): training curves, one figure per log.
 - ``config.yaml``: printed.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import pathlib
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ MESH_SUFFIXES = {".obj", ".off", ".stl"}
 CLOUD_SUFFIXES = {".pcd", ".xyz", ".xyzrgb", ".pts"}
 SUFFIXES = {".ply"} | MESH_SUFFIXES | CLOUD_SUFFIXES
 SKIPPED_FOLDERS = {"checkpoints", "logs"}
+STANDARD_VERTEX_PROPERTIES = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
 # A page holds every view's data: clouds are subsampled and meshes decimated to keep it openable.
 MAX_POINTS = 60_000
 MAX_FACES = 150_000
@@ -44,18 +44,21 @@ def find_scenes(run_path: pathlib.Path, pictures: pathlib.Path) -> list[Scene]:
     return list(scenes.values())
 
 
-def ply_elements(path: pathlib.Path) -> dict[str, int]:
-    """``{element: count}`` from a PLY header (vertex, face, edge, ...)."""
-    elements = {}
+def ply_header(path: pathlib.Path) -> tuple[dict[str, int], list[str]]:
+    """``({element: count}, [vertex property names])`` from a PLY header (elements: vertex, face, edge, ...)."""
+    elements, vertex_properties, element = {}, [], None
     with open(path, "rb") as f:
         for raw in f:
             line = raw.decode("ascii", errors="replace").strip()
             if line == "end_header":
                 break
-            match = re.fullmatch(r"element\s+(\S+)\s+(\d+)", line)
-            if match:
-                elements[match.group(1)] = int(match.group(2))
-    return elements
+            words = line.split()
+            if len(words) == 3 and words[0] == "element" and words[2].isdigit():
+                element = words[1]
+                elements[element] = int(words[2])
+            elif len(words) == 3 and words[0] == "property" and element == "vertex":
+                vertex_properties.append(words[2])
+    return elements, vertex_properties
 
 
 def kind_of(path: pathlib.Path) -> str:
@@ -65,7 +68,7 @@ def kind_of(path: pathlib.Path) -> str:
         return "mesh"
     if suffix in CLOUD_SUFFIXES:
         return "points"
-    elements = ply_elements(path)
+    elements, _ = ply_header(path)
     if elements.get("face", 0) > 0:
         return "mesh"
     if elements.get("edge", 0) > 0:
@@ -99,7 +102,16 @@ def _subsample(count: int, limit: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(count, size=limit, replace=False))
 
 
+def _scalar_fields(path: pathlib.Path) -> list[str]:
+    """Per-point scalar properties of a PLY cloud beyond position, normal and colour (e.g. ``distance``)."""
+    if path.suffix.lower() != ".ply":
+        return []
+    return [name for name in ply_header(path)[1] if name not in STANDARD_VERTEX_PROPERTIES]
+
+
 def _points_trace(path: pathlib.Path, label: str) -> dict:
+    """Points coloured by their first scalar field (with a colour bar named after it), else by their RGB colours,
+    else by height."""
     from ..io.geometry import read_point_cloud
 
     cloud = read_point_cloud(path)
@@ -107,11 +119,19 @@ def _points_trace(path: pathlib.Path, label: str) -> dict:
     xyz = cloud.points[keep]
     if len(keep) < len(cloud.points):
         label = f"{label} ({len(keep):,} of {len(cloud.points):,} points)"
-    color = _css_colors(cloud.colors[keep]) if cloud.colors is not None else _typed(xyz[:, 2])
-    marker = {"size": 2, "color": color}
-    if cloud.colors is None:
-        marker.update(colorscale="Viridis", colorbar={"title": {"text": "z"}, "thickness": 12})
-    return {"type": "scatter3d", **_xyz(xyz), "mode": "markers", "marker": marker, "name": label}
+    scalars = _scalar_fields(path)
+    if scalars:
+        import open3d as o3d
+
+        values = o3d.t.io.read_point_cloud(str(path)).point[scalars[0]].numpy().reshape(-1)[keep]
+        marker = {"color": _typed(values), "colorscale": "Viridis",
+                  "colorbar": {"title": {"text": scalars[0].replace("_", " ")}, "thickness": 12}}
+    elif cloud.colors is not None:
+        marker = {"color": _css_colors(cloud.colors[keep])}
+    else:
+        marker = {"color": _typed(xyz[:, 2]), "colorscale": "Viridis",
+                  "colorbar": {"title": {"text": "z"}, "thickness": 12}}
+    return {"type": "scatter3d", **_xyz(xyz), "mode": "markers", "marker": {"size": 2, **marker}, "name": label}
 
 
 def _mesh_trace(path: pathlib.Path, label: str) -> dict:
