@@ -47,28 +47,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=Path("outputs/def/default"))
     parser.add_argument("--out", type=Path, default=Path("outputs/def/bench"))
-    parser.add_argument("--readme", action="store_true", help="copy the table into def-sharp/README.md")
+    parser.add_argument("--readme", action="store_true",
+                        help="copy <out>/fusion_rules.md into def-sharp/README.md between the markers")
+    parser.add_argument("--no-eval", action="store_true", help="only copy an existing <out>/fusion_rules.md")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the run's config")
     args = parser.parse_args()
+    if not args.no_eval:
+        evaluate_rules(args)
+    if args.readme:
+        text = (args.out / "fusion_rules.md").read_text()
+        readme = README.read_text()
+        block = f"{BEGIN}\n{text.strip()}\n{END}"
+        README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
+                          if BEGIN in readme else readme.rstrip("\n") + "\n\n" + block + "\n")
+
+
+def evaluate_rules(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     run = RunDir(args.run_dir).require()
     cfg = run.load_config(config.load, args.overrides)
     (args.out / "pictures").mkdir(parents=True, exist_ok=True)
     whole = evaluate_whole_models(load_module(run.path), cfg, args.out / "pictures")
     save_json(whole, args.out / "fusion_rules.json")
-    text = table(whole, args.run_dir, args.overrides)
-    write_markdown(args.out / "fusion_rules.md", text)
-    print(text)
     fused = {rule: whole["pooled"][f"DEF {rule}"] for rule in FUSION_RULES}
     lowest = min(metrics["fpr_at_recall_0.8"] for metrics in fused.values())
     best = max((rule for rule, m in fused.items() if m["fpr_at_recall_0.8"] <= lowest + 1e-3),
                key=lambda rule: fused[rule]["average_precision"])
-    print(f"best rule by this table: {best}")
-    if args.readme:
-        readme = README.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
-                          if BEGIN in readme else readme.rstrip("\n") + "\n\n" + block + "\n")
+    text = table(whole, args.run_dir, args.overrides) + f"\nBest rule by this table: `{best}`.\n"
+    write_markdown(args.out / "fusion_rules.md", text)
+    print(text)
 
 
 if __name__ == "__main__":
