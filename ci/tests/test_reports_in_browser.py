@@ -216,7 +216,8 @@ def check_report(browser: Browser, report: Path, expect_3d: bool = False) -> Non
     external = [url for url in page.requested_urls() if not url.startswith(("file:", "data:", "about:"))]
     assert not external, f"{report} requests the network: {external}"
     if expect_3d:
-        assert state["views"] > 0, f"{report} has no 3D view"
+        assert state["views"] > 0, (f"{report} has no 3D view: the run must write its 3D result (PLY mesh, point "
+                                    "cloud or line set) under pictures/, see shared_utils.report")
     for index in range(state["plots"]):
         rect = page.evaluate(VIEW_RECT % index)
         assert rect["width"] > 100 and rect["height"] > 100, f"{report}: plot {index} is too small: {rect}"
