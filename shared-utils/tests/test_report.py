@@ -12,7 +12,7 @@ import numpy as np
 import open3d as o3d
 import pytest
 import trimesh
-from shared_utils.errors import cli_entry
+from shared_utils.errors import InputError, cli_entry
 from shared_utils.io import write_image, write_line_set, write_mesh, write_point_cloud, write_video
 from shared_utils.report import write_index, write_report
 from shared_utils.report.curves import panel_of, read_csv_log
@@ -157,6 +157,12 @@ def test_csv_log_columns_keep_their_own_steps(tmp_path):
     assert len(series["train/loss"][0]) == 20 and "epoch" not in series and "step" not in series
     assert [panel_of(c) for c in ("train/loss", "val/psnr", "lr-Adam", "val_loss", "train/acc")] == [
         "loss", "validation", "learning rate", "validation", "other"]
+
+
+def test_a_missing_run_folder_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        write_report(RunDir(tmp_path / "nowhere"))
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_a_bare_or_broken_run_still_gets_a_report(tmp_path):

@@ -200,6 +200,8 @@ def write_report(run: RunDir, member: str | None = None) -> pathlib.Path:
     """Write ``run.report`` (report.html) from whatever the run folder holds and return its path. ``member`` names
     the method in the title (default: the name of the folder holding the run, as in ``outputs/<alias>/<run>``)."""
     run = run if isinstance(run, RunDir) else RunDir(run)
+    if not run.path.is_dir():
+        raise InputError(f"run folder '{run.path}' not found")
     metrics, metrics_note = read_metrics(run)
     sections = [(anchor, title, _build(build, run, metrics)) for anchor, title, build in SECTIONS]
     anchor, title, body = sections[0]
