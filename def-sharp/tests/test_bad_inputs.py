@@ -78,6 +78,11 @@ def test_data_root_through_a_file(command, extra, tmp_path, monkeypatch, capfd):
     assert_clean_error(run_main(main, [command, *extra, "--config", "tiny", f"data.root={root}"], capfd), "a-file")
 
 
+def test_eval_with_data_root_through_a_file(untrained_run, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("THESIS_DATA_ROOT", str(unwritable_root(tmp_path)))
+    assert_clean_error(run_main(main, ["eval", "--run-dir", str(untrained_run)], capfd), "a-file")
+
+
 @pytest.mark.parametrize("command", ["train", "pipeline"])
 def test_output_folder_through_a_file(command, tmp_path, capfd):
     output = unwritable_root(tmp_path)

@@ -16,7 +16,7 @@ from def_sharp.data.defsim import PatchArrays, ensure_dataset, load_split
 from def_sharp.data.patches import normalise_depth
 from def_sharp.lightning import DEFModule
 from def_sharp.metrics import METRIC_KEYS, patch_metrics, recall_at_fpr
-from def_sharp.visualize import DISTANCE_COLOUR_MAX, patch_picture, summary_picture
+from def_sharp.visualize import patch_picture, summary_picture
 
 # Thesis Table 2 (DEF-Sim patches, high resolution): RMSE and RMSE-q95 in 1e-3 units, recall and FPR in %.
 THESIS_TABLE2 = [
@@ -118,10 +118,6 @@ def _caption_whole_model_pictures(run: RunDir) -> None:
                                    "columns: DEF fused over the shown views, the PCA baseline, the "
                                    "normal-discontinuity baseline and the true distance, painted on each view's "
                                    "surface pixels (bright: near a sharp feature; grey: no surface).")
-    for path in sorted(run.pictures.glob("whole_model_*.ply")):
-        field = "true distance" if path.stem.endswith("truth") else "fused DEF distance"
-        run.add_caption(path.name, f"Scanned points of a held-out shape coloured by the {field} (bright: near a "
-                                   f"sharp feature, colour scale 0-{DISTANCE_COLOUR_MAX} shape units).")
 
 
 def write_pictures(run: RunDir, cfg: DEFConfig, module: DEFModule, test: PatchArrays, predictions: dict,
