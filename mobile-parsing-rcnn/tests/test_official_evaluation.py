@@ -87,3 +87,18 @@ def test_annotated_points_sit_at_dp_x_over_255_of_the_box():
     iuv[:, :, 200] = [[1.0], [0.5], [0.5]]
     det = {"image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 255.0, 255.0], "score": 0.9, "iuv": iuv}
     assert densepose_ap(gt, [det], constant_geodesic(0.0))["gps"] == pytest.approx(1.0)
+
+
+def test_points_by_part_counts_where_each_part_s_points_go():
+    from mobile_parsing_rcnn.evaluation.metrics import points_by_part
+
+    hand = person(1, [0.0, 0.0, 255.0, 255.0], part=3, points=4)
+    hand.update(dp_x=[10.0, 10.0, 200.0, 200.0], dp_y=[10.0, 200.0, 10.0, 200.0])
+    gt = image_gt([hand, person(2, [300.0, 200.0, 10.0, 10.0], part=1)], height=300, width=320)
+    iuv = np.zeros((3, 255, 255))
+    iuv[0, :, :100] = 3  # the two left points on the right part, the right two on background
+    iuv[0, 5:15, 195:205] = 4  # one of those on the other hand
+    det = {"image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 255.0, 255.0], "score": 0.9, "iuv": iuv}
+    table = points_by_part(gt, [det])
+    assert table["hand"] == {"points": 4, "body %": 75.0, "right part %": 50.0}
+    assert table["people found %"] == 50.0 and table["torso"]["points"] == 0

@@ -11,7 +11,7 @@ from shared_utils.run import RunClock, RunDir, provenance, time_limit_message
 from .config import Config
 from .data import body, dataset_folder
 from .data.densepose_coco import load_json
-from .evaluation.metrics import box_ap, densepose_ap, dp_points_in_image
+from .evaluation.metrics import box_ap, densepose_ap, dp_points_in_image, points_by_part
 from .evaluation.smpl_geodesics import SMPLGeodesics
 from .inference import predict_images
 from .lightning import load_trained
@@ -99,6 +99,7 @@ def evaluate(cfg: Config, run_dir, clock: RunClock | None = None) -> dict:
         dp = densepose_ap(gt, detections, geodesic, kappa_of(cfg))
         metrics["dp_ap_gps_pct"] = 100 * dp["gps"]
         metrics["dp_ap_gpsm_pct"] = 100 * dp["gpsm"]
+    metrics["points_by_part"] = points_by_part(gt, detections)
     metrics["params"] = count_parameters(model)
     metrics["headline"] = {"GPS AP %": _rounded(metrics["dp_ap_gps_pct"]), "box AP %": _rounded(metrics["box_ap_pct"]),
                            "params M": round(metrics["params"] / 1e6, 2)}

@@ -62,7 +62,8 @@ def dp_points_in_image(ann: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def _coco(gt: dict) -> COCO:
     coco = COCO()
-    coco.dataset = gt
+    # pycocotools 2.0.10's loadRes copies "info"; DensePose-COCO files have it, our synthetic ones need not
+    coco.dataset = {"info": {}, "licenses": [], **gt}
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
@@ -300,6 +301,42 @@ def densepose_ap(gt: dict, detections: list[dict], geodesic, kappa: float | None
     return {name: _average_precision(_DensePoseEval(coco_gt, coco_dt, gps, mask_iou, name == "gpsm", regions,
                                                     body_fraction))
             for name in ("gps", "gpsm")}
+
+
+def points_by_part(gt: dict, detections: list[dict], min_box_iou: float = 0.5) -> dict:
+    """Where the annotated points of each body part go, in %: for every annotated person, the detection that
+    overlaps its box most (box IoU >= ``min_box_iou``) is read at the person's points, as the evaluation reads it.
+
+    Per coarse part (``PART_GROUPS``): ``points``, ``body %`` (predicted as any body part), ``right part %`` (the
+    annotated fine part). ``people found %``: annotated people with such a detection (their points count, the
+    others' do not).
+    """
+    by_image: dict[int, list[dict]] = {}
+    for d in detections:
+        by_image.setdefault(d["image_id"], []).append(d)
+    counts = {group: np.zeros(3) for group in _COARSE_KAPPA}
+    people = found = 0
+    for ann in gt["annotations"]:
+        if not ann.get("dp_x"):
+            continue
+        people += 1
+        candidates = by_image.get(ann["image_id"], [])
+        if not candidates:
+            continue
+        overlap = np.asarray(mask_utils.iou([d["bbox"] for d in candidates], [ann["bbox"]], [0])).reshape(-1)
+        if overlap.max() < min_box_iou:
+            continue
+        found += 1
+        det = candidates[int(np.argmax(overlap))]
+        xs, ys = dp_points_in_image(ann)
+        pred = sample_detection_iuv(det["iuv"], det["bbox"], xs, ys)[0].astype(np.int64)
+        part = np.asarray(ann["dp_I"], dtype=np.int64)
+        for group in counts:
+            on = np.array([_FINE_PART_GROUPS[p - 1] == group for p in part], dtype=bool)
+            counts[group] += [on.sum(), (on & (pred > 0)).sum(), (on & (pred == part)).sum()]
+    table = {group: {"points": int(n), "body %": round(100 * body / max(n, 1), 1),
+                     "right part %": round(100 * right / max(n, 1), 1)} for group, (n, body, right) in counts.items()}
+    return {"people found %": round(100 * found / max(people, 1), 1), **table}
 
 
 def paste_box_map(values: np.ndarray, bbox, size: tuple[int, int]) -> np.ndarray:
