@@ -117,3 +117,27 @@ def test_constraints_pin_the_installed_torch(tmp_path):
     pins = pathlib.Path(args[1]).read_text().split()
     assert f"torch=={importlib.metadata.version('torch')}" in pins
     assert f"torchvision=={importlib.metadata.version('torchvision')}" in pins
+
+
+def test_build_only_builds_once_then_reuses_the_cached_wheels(tmp_path):
+    """A stand-in source with detectron2's layout (two pure-Python projects): built into the cache, then reused."""
+    setup = "from setuptools import setup\nsetup(name='{name}', version='0.6', packages=['{package}'])\n"
+    archive = _tar_with(tmp_path / "fake-detectron2.tar.gz", {
+        "detectron2/setup.py": setup.format(name="detectron2", package="detectron2").encode(),
+        "detectron2/detectron2/__init__.py": b"",
+        "detectron2/projects/DensePose/setup.py": setup.format(name="detectron2-densepose",
+                                                              package="densepose").encode(),
+        "detectron2/projects/DensePose/densepose/__init__.py": b"",
+        "detectron2/projects/DensePose/configs/Base-DensePose-RCNN-FPN.yaml": b"VERSION: 2\n",
+    })
+    argv = [sys.executable, "-m", "mobile_parsing_rcnn.detectron2_backend.install", "--source", str(archive),
+            "--cache", str(tmp_path / "cache"), "--build-only"]
+    first = run_cli(argv)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "built from" in first.stdout
+    (wheel_dir,) = (tmp_path / "cache").iterdir()
+    assert set(install.cached_wheels(wheel_dir)) == {"detectron2", "detectron2-densepose"}
+    assert (wheel_dir / install.DENSEPOSE_CONFIGS / "Base-DensePose-RCNN-FPN.yaml").is_file()
+    second = run_cli(argv)
+    assert second.returncode == 0 and "reusing the wheels cached in" in second.stdout, second.stdout
+    assert "pip" not in second.stdout  # nothing built, nothing installed

@@ -188,17 +188,21 @@ def build_wheels(source: str, wheel_dir: pathlib.Path, constraints: list[str]) -
         workdir = pathlib.Path(work)
         root = unpack_source(source, workdir)
         staged = pathlib.Path(tempfile.mkdtemp(prefix=wheel_dir.name + ".", dir=wheel_dir.parent))
-        env = dict(os.environ)
-        env.setdefault("MAX_JOBS", str(max(1, min(os.cpu_count() or 1, 4))))
-        for project in (root, root / "projects" / "DensePose"):
-            _pip("wheel", "--no-build-isolation", "--no-deps", "-w", str(staged), str(project), env=env)
-        shutil.copytree(root / "projects" / "DensePose" / "configs", staged / DENSEPOSE_CONFIGS)
-        umask = os.umask(0)
-        os.umask(umask)
-        staged.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is shared like any download cache
         try:
+            env = dict(os.environ)
+            env.setdefault("MAX_JOBS", str(max(1, min(os.cpu_count() or 1, 4))))
+            for project in (root, root / "projects" / "DensePose"):
+                _pip("wheel", "--no-build-isolation", "--no-deps", "-w", str(staged), str(project), env=env)
+            shutil.copytree(root / "projects" / "DensePose" / "configs", staged / DENSEPOSE_CONFIGS)
+            umask = os.umask(0)
+            os.umask(umask)
+            staged.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is shared like any download cache
             staged.rename(wheel_dir)
-        except OSError:  # another process cached the same key meanwhile: keep theirs
+        except OSError:
+            if not wheel_dir.is_dir():
+                raise
+            # another process cached the same key meanwhile: keep theirs
+        finally:
             shutil.rmtree(staged, ignore_errors=True)
     return time.monotonic() - start
 
@@ -308,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure_detectron2(args.source or default_source(), pathlib.Path(args.cache).expanduser() if args.cache
                           else default_cache(), install=not args.build_only)
-    except InstallError as exc:
+    except (InstallError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
