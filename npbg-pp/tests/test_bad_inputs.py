@@ -298,3 +298,25 @@ def test_console_script_prints_one_line(workspace, tmp_path):
     built = zero_byte(tmp_path, "scene.pt")
     argv = ["render", "--run-dir", str(workspace["run"]), "--scene-file", str(built), "--out", str(tmp_path / "o")]
     assert_clean_error(run_cli([console_script("npbgpp"), *argv], cwd=tmp_path), "scene.pt", "empty")
+
+
+@pytest.mark.parametrize("case", sorted(name for name, (kind, _, named) in SCENE_CASES.items()
+                                        if kind != "scannet" and named != "points.ply"))
+def test_broken_scene_files_for_make_points(workspace, tmp_path, capsys, case):
+    kind, damage, named = SCENE_CASES[case]
+    writer = write_nerf_synthetic if kind == "nerf_synthetic" else write_dtu
+    folder = writer(workspace["scene"], tmp_path / "scene")
+    damage(folder)
+    argv = ["make-points", "--scene-dir", str(folder), "--out", str(tmp_path / "points.ply")]
+    assert_clean_error(run_main(main, argv, capsys), named)
+
+
+def test_make_points_into_a_path_through_a_file(workspace, tmp_path, capsys):
+    folder = write_dtu(workspace["scene"], tmp_path / "scene")
+    argv = ["make-points", "--scene-dir", str(folder), "--out", str(unwritable_root(tmp_path) / "points.ply")]
+    assert_clean_error(run_main(main, argv, capsys), "a-file")
+
+
+def test_make_points_on_a_missing_folder(tmp_path, capsys):
+    argv = ["make-points", "--scene-dir", str(tmp_path / "absent")]
+    assert_clean_error(run_main(main, argv, capsys), "absent")

@@ -1,4 +1,4 @@
-"""Console script ``npbgpp``: make-data, train, eval, pipeline, build, render, finetune.
+"""Console script ``npbgpp``: make-data, train, eval, pipeline, build, render, finetune, make-points.
 
 ``pipeline`` = make-data + train + eval on the CPU config: ``npbgpp pipeline --output-dir outputs/npbg/default``.
 Commands on a trained run take ``--run-dir`` and use the run's saved ``config.yaml`` plus ``key=value`` overrides.
@@ -13,11 +13,20 @@ from pathlib import Path
 import torch
 from shared_utils.cli import MemberCLI
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_torch_save, load_arrays, load_checkpoint, save_json, write_image, write_video
-from shared_utils.run import RunClock, RunDir, time_limit_message
+from shared_utils.io import (
+    atomic_torch_save,
+    load_arrays,
+    load_checkpoint,
+    save_json,
+    write_image,
+    write_point_cloud,
+    write_video,
+)
+from shared_utils.run import RunClock, RunDir, ensure_folder, time_limit_message
 
 from npbgpp.config import load
 from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, scene_names
+from npbgpp.data.points import make_points
 from npbgpp.data.scene import SceneData
 from npbgpp.evaluate import ImageMetrics, evaluate, orbit_cameras, render_cameras
 from npbgpp.finetune import build_scene, fit_scene
@@ -131,6 +140,16 @@ def cmd_finetune(args, cfg) -> None:
     print(result)
 
 
+def cmd_make_points(args, cfg) -> None:
+    if not args.scene_dir.is_dir():
+        raise InputError(f"scene folder '{args.scene_dir}' not found")
+    out = args.out or args.scene_dir / "points.ply"
+    ensure_folder(out.parent, "output folder")  # before minutes of carving, not after
+    points = make_points(args.scene_dir, cfg.points)
+    write_point_cloud(out, points.numpy())
+    print(f"{len(points)} points -> {out}")
+
+
 cli = MemberCLI("npbgpp", __doc__, load)
 cli.add("make-data", cmd_make_data, "generate the built-in scenes (or check that the configured real scenes load)")
 cli.add("train", cmd_train, "train over the training scenes (resumes from checkpoints/last.ckpt)", kind="new")
@@ -146,6 +165,10 @@ render.add_argument("--scene-file", required=True, type=Path, help="a scene writ
 render.add_argument("--cameras", type=Path, help="npz with intrinsics (N,3,3), w2c (N,4,4), optional height, width")
 render.add_argument("--orbit", type=int, default=36, help="orbit frames when --cameras is not given")
 render.add_argument("--out", required=True, type=Path, help="folder for PNGs, or .mp4/.gif")
+points = cli.add("make-points", cmd_make_points, "a scene's point cloud from its posed images: visual-hull carving "
+                 "from alpha (NeRF-Synthetic) or masks (DTU), back-projected depth/<frame>.npy where present")
+points.add_argument("--scene-dir", required=True, type=Path, help="a NeRF-Synthetic scene or a DTU scan (IDR layout)")
+points.add_argument("--out", type=Path, help="PLY to write (default: SCENE_DIR/points.ply)")
 finetune = cli.add("finetune", cmd_finetune, "per-scene fine-tuning (ft, ft-system) or the NPBG baseline",
                    kind="existing")
 finetune.add_argument("--scene", required=True, help="scene name under the data root")

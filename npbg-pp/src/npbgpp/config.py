@@ -48,6 +48,20 @@ class DataConfig:
 
 
 @dataclass
+class PointsConfig:
+    """``make-points``: a cloud from posed images (visual-hull carving from masks/alpha, or depth maps)."""
+
+    resolution: int = 160
+    coarse_resolution: int = 48
+    # Alpha / mask values above this are foreground.
+    foreground_threshold: float = 0.5
+    # DTU layout: frames that take no part in carving (NeRF-Synthetic: its test split).
+    holdout_frame_ids: list[int] = field(default_factory=list)
+    max_points: int | None = 200_000
+    seed: int = 0
+
+
+@dataclass
 class ExtractorConfig:
     """U-Net feature extractor of the modeling stage."""
 
@@ -151,6 +165,7 @@ class NPBGPPConfig:
     seed: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
+    points: PointsConfig = field(default_factory=PointsConfig)
     extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
