@@ -10,7 +10,7 @@ from shared_utils.testing import console_script
 
 def test_two_processes_rendering_into_one_root_get_one_complete_data_set(tmp_path):
     env_root = tmp_path / "shared-root"
-    argv = [console_script("mprcnn"), "make-data", "--config", "tiny", "synthetic.num_train=12"]
+    argv = [console_script("mprcnn"), "make-data", "--config", "tiny", "synthetic.num_train=6"]
     env = {**os.environ, "THESIS_DATA_ROOT": str(env_root), "CI": "true"}
     processes = [subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
@@ -22,7 +22,7 @@ def test_two_processes_rendering_into_one_root_get_one_complete_data_set(tmp_pat
     assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == [folders.pop().rsplit("/", 1)[-1]]
     assert not list(root.glob(".partial-*"))
     dataset = next(root.glob("synthetic-*"))
-    for split, count in (("train", 12), ("val", 2)):
+    for split, count in (("train", 6), ("val", 2)):
         records = load_records(dataset / f"annotations/densepose_{split}.json", dataset / "images" / split,
                                require_people=False)
         assert len(records) == count
