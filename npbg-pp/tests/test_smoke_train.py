@@ -48,9 +48,10 @@ def test_pipeline_writes_metrics_pictures_and_resumes(trained_run, shared_data, 
     assert metrics["provenance"]["time_limit_reached"] is False
     assert "Table 3" in run.results.read_text()
     pictures = sorted(p.name for p in run.pictures.iterdir())
-    assert {"summary.png", "holdout_00_holdout_frames.png", "holdout_00_orbit.mp4", "captions.json"} <= set(pictures)
+    grid = "holdout_00_32x32_holdout_frames.png"
+    assert {"summary.png", grid, "holdout_00_orbit.mp4", "captions.json"} <= set(pictures)
     captions = json.loads(run.captions.read_text())
-    assert "NPBG++ ft" in captions["holdout_00_holdout_frames.png"] and "summary.png" in captions
+    assert "NPBG++ ft" in captions[grid] and "summary.png" in captions
     assert run.report.is_file()
     assert run.resume_checkpoint() is not None
     step = torch.load(trained_run / "model.pt", weights_only=True)["step"]

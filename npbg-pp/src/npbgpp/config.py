@@ -158,6 +158,14 @@ class EvalConfig:
     orbit_fps: int = 12
     run_finetune: bool = True
     run_baseline: bool = True
+    # A real NeRF-Synthetic scene evaluated zero-shot (and with ft / the per-scene baseline at the sizes in
+    # real_fit_sizes) when the folder exists; its cloud comes from make-points' visual hull. None: no real scene.
+    real_scene: str | None = None
+    # Square image sizes of the real-scene evaluation, and the sizes at which ft and the baseline also run.
+    real_sizes: list[int] = field(default_factory=lambda: [64, 200])
+    real_fit_sizes: list[int] = field(default_factory=lambda: [64])
+    # Frames held out of a real scene that has no test split (every k-th), never used for carving or fitting.
+    real_holdout_every: int = 8
 
 
 @dataclass

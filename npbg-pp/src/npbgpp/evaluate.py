@@ -24,6 +24,7 @@ from npbgpp.data.datasets import load_scenes, scene_names
 from npbgpp.data.scene import SceneData
 from npbgpp.finetune import build_scene, fit_scene
 from npbgpp.lightning import render_views
+from npbgpp.real_scene import evaluate_real_scene
 from npbgpp.train import load_trained_model, model_path
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def labelled_grid(path: Path, scene: SceneData, frames, renders: dict[str, torch
 
 def write_pictures(run: RunDir, scene: SceneData, frames, renders: dict[str, torch.Tensor], count: int) -> str:
     """The labelled grid of one scene in ``pictures/`` with its caption; returns the picture's name."""
-    name = f"{scene.name}_holdout_frames.png"
+    name = f"{scene.name}_{scene.height}x{scene.width}_holdout_frames.png"
     labelled_grid(run.pictures / name, scene, frames, renders, count)
     methods = ", ".join(METHOD_LABELS[key] for key in renders)
     first = METHOD_LABELS[next(iter(renders))]
@@ -218,6 +219,9 @@ def evaluate(cfg: NPBGPPConfig, run_dir, clock: RunClock | None = None) -> dict:
         run.add_caption(orbit_name, f"NPBG++ renders of scene {scene.name} along an orbit at the input cameras' "
                                     "mean distance and elevation (no per-scene optimisation).")
     summary = {name: _average(entries) for name, entries in results.items() if entries}
+    real = evaluate_real_scene(model, cfg, run, metrics, write_pictures)
+    if real is not None:
+        summary["real_scene"] = real
     summary["headline"] = headline(summary)
     model_file = load_checkpoint(model_path(run), weights_only=True)
     steps = {"train": int(model_file.get("step", 0))}
@@ -285,6 +289,17 @@ def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig, warning: s
             checks.append(f"time to first render {first_render:.2f} s vs {np.mean(reach):.1f} s for the baseline to "
                           f"reach the same PSNR ({ratio:.0f}x)")
     lines = [f"**Warning: {warning}**", ""] if warning else []
+    real_lines = []
+    real = summary.get("real_scene")
+    if real is not None:
+        per_size = real["sizes"]
+        real_rows = [[labels[method]] + [f"{entry[method]['psnr']:.2f} / {entry[method]['ssim']:.3f}"
+                                         if method in entry else "not run" for entry in per_size.values()]
+                     for method in ("npbgpp", "npbgpp_ft", "per_scene_baseline")]
+        real_lines = [f"Real scene `{real['scene']}` (NeRF-Synthetic, white background; {real['holdout_frames']} "
+                      "hold-out frames; cloud carved from the input views' alpha; NPBG++ trained only on the built-in "
+                      "scenes), PSNR / SSIM:", "",
+                      markdown_table(["method", *per_size], real_rows).rstrip(), ""]
     lines += [
         f"# NPBG++ results ({dataset}; hold-out frames of hold-out scenes {', '.join(details['holdout_scenes'])})",
         "",
@@ -295,6 +310,7 @@ def results_markdown(summary: dict, details: dict, cfg: NPBGPPConfig, warning: s
         f"Scene build (modeling stage) {np.mean(details['build_seconds']):.2f} s, first render "
         f"{np.mean(details['first_render_seconds']):.3f} s (CPU). " + "; ".join(checks) + ".",
         "",
+        *real_lines,
         "Thesis Table 3 (PSNR / SSIM / LPIPS, real data sets at full resolution, GPU):",
         "",
         thesis,
