@@ -12,10 +12,9 @@ from npbgpp.cli import main
 
 def run_cli(*argv):
     try:
-        main(list(argv))
+        return main(list(argv))
     except SystemExit as exit_:
         return exit_.code
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +108,13 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / "model.pt", weights_only=True)["step"] == 3
     assert Path(out / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_pipeline_cut_by_the_opt_in_time_limit_says_so_and_exits_3(tmp_path, capsys):
+    run = RunDir(tmp_path / "cut")
+    code = run_cli("pipeline", "--config", "tiny", "--output-dir", str(run.path), "trainer.max_time_minutes=0.00001",
+                   "trainer.max_steps=50", "eval.run_finetune=false", "eval.run_baseline=false")
+    assert code == 3
+    metrics = run.read_metrics()
+    assert metrics["provenance"]["time_limit_reached"] is True and metrics["provenance"]["steps"]["train"] < 50
+    assert "time limit" in run.results.read_text() and "time limit" in capsys.readouterr().out
