@@ -40,3 +40,12 @@ def test_every_config_builds_its_model():
     # The thesis extractor asks for pretrained weights; they are absent here, so the logged random init is used.
     for path in list_packaged_configs("npbgpp"):
         NPBGPP(load(str(path)))
+
+
+@pytest.mark.parametrize("name", ["cpu", "thesis"])
+def test_checkpoints_fall_on_epoch_boundaries(name):
+    """A resumed run restarts its epoch's sample stream: only checkpoints at epoch ends resume exactly."""
+    cfg = load(name)
+    steps_per_epoch = cfg.train.samples_per_epoch // cfg.train.batch_size
+    assert cfg.train.samples_per_epoch % cfg.train.batch_size == 0
+    assert cfg.trainer.checkpoint_every_n_steps % steps_per_epoch == 0
