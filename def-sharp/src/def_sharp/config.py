@@ -108,7 +108,8 @@ class PredictConfig:
     image_size: int | None = None  # None -> fit the shape at the training pixel size
     tile_stride: int = 32
     batch_size: int = 16
-    fusion: Literal["min", "robust_min", "incidence_weighted", "frontal_min"] = "min"
+    # default chosen on held-out whole models (benchmarks/fusion_rules.py, README): lowest FPR at recall 0.8, best AP
+    fusion: Literal["min", "robust_min", "incidence_weighted", "frontal_min"] = "frontal_min"
     robust_quantiles: list[float] = field(default_factory=lambda: [0.2, 0.8])  # central 60 % kept, then min
     frontal_fraction: float = 0.7  # frontal_min: views with incidence cosine >= this share of the best view's
     depth_tolerance_factor: float = 0.5  # a source pixel sees a point when its depth, extrapolated, is this close
