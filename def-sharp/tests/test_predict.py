@@ -83,27 +83,15 @@ def test_open_mesh_and_partial_cloud_work(untrained_run, tmp_path, capsys):
 
 
 def test_sparse_clouds_are_refused_or_warned_with_the_density_they_need(tmp_path):
-    grid = np.stack(np.meshgrid(np.arange(50), np.arange(50)), -1).reshape(-1, 2).astype(float)
-    plane = np.c_[grid, np.zeros(len(grid))]
-    assert check_density(plane * 0.01, 0.02, 1.0) is None
-    warning = check_density(plane * 0.03, 0.02, 10.0)
-    assert "too sparse" in warning and "0.3 (input units)" in warning and str(int(np.ceil(2500 * 2.25))) in warning
-    with pytest.raises(InputError, match=r"about 15625 points \(now 2500\)"):
-        check_density(plane * 0.05, 0.02, 1.0)
-
-
-def test_predict_mesh_then_curves_through_cli(untrained_run, tmp_path):
-    mesh_path = tmp_path / "box.obj"
-    trimesh.creation.box((1.0, 0.8, 0.6)).export(mesh_path)
-    out = tmp_path / "pred.ply"
-    assert main(["predict", "--run-dir", str(untrained_run), "--input", str(mesh_path), "--output", str(out),
-                 "predict.n_views=3"]) == 0
-    cloud = read_point_cloud(out)
-    distances = np.load(tmp_path / "pred.distances.npy")
-    assert len(cloud.points) == len(distances) > 1000 and cloud.colors is not None
-    assert main(["curves", "--run-dir", str(untrained_run), "--points", str(out),
-                 "--output", str(tmp_path / "curves.json")]) == 0
-    assert (tmp_path / "curves.json").exists()
+    rng = np.random.default_rng(0)
+    square = np.c_[rng.uniform(0, 1, (10_000, 2)), np.zeros(10_000)]  # 1e-4 of area per point: spacing 0.01
+    assert check_density(square, 0.02, 1.0) is None  # 4 points per pixel
+    warning = check_density(square, 0.015, 10.0)  # 2.25 points per pixel
+    assert "too sparse" in warning
+    needed = int(warning.split("about ")[1].split(" points")[0])
+    assert 10_000 * 3 / 2.25 * 0.8 < needed < 10_000 * 3 / 2.25 * 1.25
+    with pytest.raises(InputError, match=r"about \d+ points \(now 10000\) would give 3 points per pixel"):
+        check_density(square, 0.005, 1.0)  # 0.25 points per pixel
 
 
 def test_predict_point_cloud_and_scans(untrained_run, tmp_path):
