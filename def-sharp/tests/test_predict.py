@@ -85,12 +85,12 @@ def test_open_mesh_and_partial_cloud_work(untrained_run, tmp_path, capsys):
 def test_sparse_clouds_are_refused_or_warned_with_the_density_they_need(tmp_path):
     rng = np.random.default_rng(0)
     square = np.c_[rng.uniform(0, 1, (10_000, 2)), np.zeros(10_000)]  # 1e-4 of area per point: spacing 0.01
-    assert check_density(square, 0.02, 1.0) is None  # 4 points per pixel
-    warning = check_density(square, 0.015, 10.0)  # 2.25 points per pixel
+    assert check_density(square, 0.04, 1.0) is None  # 16 points per pixel
+    warning = check_density(square, 0.02, 10.0)  # 4 points per pixel
     assert "too sparse" in warning
     needed = int(warning.split("about ")[1].split(" points")[0])
-    assert 10_000 * 3 / 2.25 * 0.8 < needed < 10_000 * 3 / 2.25 * 1.25
-    with pytest.raises(InputError, match=r"about \d+ points \(now 10000\) would give 3 points per pixel"):
+    assert 10_000 * 10 / 4 * 0.8 < needed < 10_000 * 10 / 4 * 1.25
+    with pytest.raises(InputError, match=r"about \d+ points \(now 10000\) would give 10 points per pixel"):
         check_density(square, 0.005, 1.0)  # 0.25 points per pixel
 
 

@@ -285,7 +285,9 @@ def splat_point_cloud(points: np.ndarray, camera: OrthoCamera, front_tolerance: 
     return np.where(mask, total / np.maximum(count, 1.0), 0.0).reshape(shape), mask.reshape(shape), flat
 
 
-POINTS_PER_PIXEL = 3  # a random sample leaves exp(-3) = 5 % of a frontal view's pixels empty at this density
+# A random sample leaves exp(-n cos(incidence)) of a view's pixels empty; a 100k-point cloud of a box (3.6 points per
+# pixel) kept 0.12 recall where 1M points (35 per pixel) kept 0.31 with the same network.
+POINTS_PER_PIXEL = 10
 
 
 def point_spacing(points: np.ndarray, sample: int = 20_000, k: int = 8) -> float:
