@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "workspace.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 VENV = Path(os.environ.get("VENV", ROOT / ".venv"))
+VENDORED_DETECTRON2 = ROOT.parent / "shared" / "vendor" / "detectron2-src.tar.gz"
 COMMAND_KINDS = ("test", "train", "eval", "bench")
 
 
@@ -175,6 +176,18 @@ def ensure_members(members: list[Member], venv: Path = VENV) -> None:
             continue
         pip(venv, "--no-build-isolation", "-e", f"{member.path}[dev]")
         stamp.write_text(wanted)
+    ensure_detectron2(ordered, venv)
+
+
+def ensure_detectron2(members: list[Member], venv: Path = VENV) -> None:
+    """detectron2 + DensePose for mobile-parsing-rcnn's detectron2 tests when a source is at hand ($DETECTRON2_SRC
+    or the vendored archive): built once into the wheel cache ($WHEEL_CACHE, else ~/.cache/thesis-methods/wheels)
+    and reused after; nothing is done when these wheels are already installed. Without a source those tests skip."""
+    if not any(m.alias == "mprcnn" for m in members):
+        return
+    if not (os.environ.get("DETECTRON2_SRC") or VENDORED_DETECTRON2.is_file()):
+        return
+    check([str(venv / "bin" / "python"), "-m", "mobile_parsing_rcnn.detectron2_backend.install"], env=venv_env(venv))
 
 
 def cmd_list() -> None:

@@ -82,7 +82,7 @@ class MemberCLI:
             from .report import write_report
 
             run = RunDir(args.output_dir if args.kind == "new" else args.run_dir)
-            print(f"wrote {write_report(run)}")
+            print(f"wrote {write_report(run, member=self.parser.prog)}")
         return code
 
     def main(self, argv: Sequence[str] | None = None) -> int:

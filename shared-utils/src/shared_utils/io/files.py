@@ -61,7 +61,9 @@ def load_arrays(path, required: tuple[str, ...] = (), finite: bool = True) -> di
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "pickle" in message.lower():
-            message = "it holds pickled Python objects, which are not loaded"
+            raw = path.read_bytes()[:6]
+            message = ("it holds pickled Python objects, which are not loaded"
+                       if raw.startswith((b"\x93NUMPY", b"PK")) else "it is not a NumPy .npy/.npz file")
         raise InputError(f"array file '{path}' could not be read: {message}") from exc
     missing = [name for name in required if name not in arrays]
     if missing:

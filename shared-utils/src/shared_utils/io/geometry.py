@@ -72,13 +72,15 @@ def read_point_cloud(path) -> PointCloud:
     if path.suffix.lower() == ".npy":
         try:
             data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"point cloud '{path}' could not be read ({exc})") from exc
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"point cloud '{path}' could not be read ({type(exc).__name__})") from exc
         if data.ndim != 2 or data.shape[1] not in (3, 6):
             raise InputError(f"point cloud '{path}' has shape {data.shape}, expected (N, 3) or (N, 6)")
         points = data[:, :3]
         colors = data[:, 3:] if data.shape[1] == 6 else None
     else:
+        if path.suffix.lower() == ".ply" and not path.read_bytes()[:3] == b"ply":
+            raise InputError(f"point cloud '{path}' is not a PLY file (no 'ply' header)")
         cloud = o3d.io.read_point_cloud(str(path), remove_nan_points=False, remove_infinite_points=False)
         points = np.asarray(cloud.points)
         colors = np.asarray(cloud.colors) if cloud.has_colors() else None
