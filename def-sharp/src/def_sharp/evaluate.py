@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from shared_utils.io import load_checkpoint, markdown_table
+from shared_utils.io import colorize, load_checkpoint, markdown_table, write_point_cloud
 from shared_utils.run import PROVENANCE_KEY, RunClock, RunDir, provenance, time_limit_message
 
 from def_sharp.baseline import CovarianceBaseline
@@ -144,7 +144,25 @@ def write_pictures(run: RunDir, cfg: DEFConfig, module: DEFModule, test: PatchAr
                                    "true distance to the nearest sharp curve, DEF's estimate and the PCA baseline's, "
                                    f"with each method's recall and FPR over all {metrics['n_test_patches']} test "
                                    "patches (bright: near a sharp feature; grey: no surface).")
+    write_patch_clouds(run, cfg, test, predictions["DEF"], show[0])
     _caption_whole_model_pictures(run)
+
+
+def write_patch_clouds(run: RunDir, cfg: DEFConfig, test: PatchArrays, estimate: np.ndarray, index: int) -> None:
+    """The sharpest held-out patch lifted back to 3D (its orthographic pixel grid times the pixel size, its depth),
+    coloured by DEF's estimate and, beside it, by the true distance: the report's 3D view of the result."""
+    truncation, pixel = cfg.data.scan.truncation, cfg.data.scan.pixel_size
+    mask = test.mask[index]
+    rows, cols = np.nonzero(mask)
+    points = np.stack([cols * pixel, -rows * pixel, -test.depth[index][mask]], axis=1)
+    shift = np.array([(mask.shape[1] + 8) * pixel, 0.0, 0.0])
+    folder = run.pictures / "sharpest_test_patch"
+    write_point_cloud(folder / "def_estimate.ply", points, colors=colorize(estimate[index][mask], 0.0, truncation))
+    write_point_cloud(folder / "truth.ply", points + shift, colors=colorize(test.distance[index][mask], 0.0,
+                                                                          truncation))
+    run.add_caption(folder.name, f"The held-out test patch with the most sharp pixels as 3D points: left, coloured "
+                                 f"by DEF's estimated distance to the nearest sharp curve; right, by the true "
+                                 f"distance (viridis, 0-{truncation:g} shape units; dark: on a sharp feature).")
 
 
 def evaluate(cfg: DEFConfig, run_dir: str | Path, clock: RunClock | None = None) -> dict:
