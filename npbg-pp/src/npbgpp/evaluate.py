@@ -12,9 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from shared_utils.cameras import invert_pose, orbit_poses
+from shared_utils.cameras import invert_pose, orbit_poses, project
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_write, load_checkpoint, markdown_table, save_json, write_video
+from shared_utils.io import (
+    atomic_write,
+    load_checkpoint,
+    markdown_table,
+    save_json,
+    write_line_set,
+    write_point_cloud,
+    write_video,
+)
 from shared_utils.metrics import LPIPS, lpips_unavailable_reason, psnr, ssim
 from shared_utils.run import RunClock, RunDir, provenance, time_limit_message
 from shared_utils.runtime import seed_everything
@@ -156,6 +164,40 @@ def write_pictures(run: RunDir, scene: SceneData, frames, renders: dict[str, tor
     return name
 
 
+def write_scene_geometry(run: RunDir, scene: SceneData, frustum_depth: float = 0.15) -> None:
+    """The scene's point cloud, coloured from the first input view that sees each point in front of it, and every
+    camera as a frustum (red: hold-out, blue: input), for the report's 3D view."""
+    points = scene.points.float()
+    colours = torch.full_like(points, 0.5)
+    unset = torch.ones(len(points), dtype=torch.bool)
+    for view in torch.nonzero(~scene.holdout).flatten().tolist():
+        uv, depth = project(points, scene.intrinsics[view].float(), scene.w2c[view].float())
+        col, row = uv[:, 0].floor().long(), uv[:, 1].floor().long()
+        inside = unset & (depth > 0) & (col >= 0) & (col < scene.width) & (row >= 0) & (row < scene.height)
+        colours[inside] = scene.images[view][:, row[inside], col[inside]].T.float()
+        unset &= ~inside
+    folder = run.pictures / f"{scene.name}_scene"
+    write_point_cloud(folder / "points.ply", points.numpy(), colors=colours.numpy())
+    scale = frustum_depth * float((points.max(0).values - points.min(0).values).norm())
+    corners = torch.tensor([[0, 0], [scene.width, 0], [scene.width, scene.height], [0, scene.height]],
+                           dtype=torch.float32)
+    vertices, edges, edge_colours = [], [], []
+    for view in range(len(scene.w2c)):
+        K, c2w = scene.intrinsics[view].float(), invert_pose(scene.w2c[view].float())
+        rays = torch.cat([corners, torch.ones(4, 1)], 1) @ torch.linalg.inv(K).T
+        camera = torch.cat([torch.zeros(1, 3), rays * scale], 0)
+        world = camera @ c2w[:3, :3].T + c2w[:3, 3]
+        base = 5 * view
+        vertices.append(world)
+        edges += [[base, base + i] for i in range(1, 5)] + [[base + i, base + 1 + i % 4] for i in range(1, 5)]
+        colour = [0.85, 0.1, 0.1] if bool(scene.holdout[view]) else [0.1, 0.3, 0.9]
+        edge_colours += [colour] * 8
+    write_line_set(folder / "cameras.ply", torch.cat(vertices).numpy(), np.array(edges), np.array(edge_colours))
+    run.add_caption(folder.name, f"Scene {scene.name}: the input point cloud, coloured from the first input view "
+                                 "that sees each point, and the cameras as frustums (blue: input views, red: "
+                                 "hold-out frames).")
+
+
 def evaluate(cfg: NPBGPPConfig, run_dir, clock: RunClock | None = None) -> dict:
     """Evaluate a trained run on every hold-out scene: ``metrics.json`` (with headline and provenance),
     ``results.md``, ``eval_details.json`` (timings) and labelled pictures; returns the metrics."""
@@ -211,6 +253,7 @@ def evaluate(cfg: NPBGPPConfig, run_dir, clock: RunClock | None = None) -> dict:
             run.add_caption(SUMMARY_PICTURE, f"NPBG++ without per-scene optimisation, after ft and the per-scene "
                                              f"baseline on hold-out frames of the unseen scene {scene.name} "
                                              "(columns: target | methods | error of NPBG++).")
+            write_scene_geometry(run, scene)
             summary_written = True
         intrinsics, w2c = orbit_cameras(scene, cfg.eval.orbit_frames, cfg.render.up_axis)
         orbit = render_cameras(model, descriptors, intrinsics, w2c, scene.height, scene.width)
