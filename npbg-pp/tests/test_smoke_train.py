@@ -117,4 +117,4 @@ def test_pipeline_cut_by_the_opt_in_time_limit_says_so_and_exits_3(tmp_path, cap
     assert code == 3
     metrics = run.read_metrics()
     assert metrics["provenance"]["time_limit_reached"] is True and metrics["provenance"]["steps"]["train"] < 50
-    assert "time limit" in run.results.read_text() and "time limit" in capsys.readouterr().out
+    assert "time limit" in run.results.read_text() and "time limit" in capsys.readouterr().err

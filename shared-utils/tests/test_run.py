@@ -17,6 +17,7 @@ from shared_utils.run import (
     config_hash,
     data_root,
     metrics_without_provenance,
+    pipeline_exit_code,
     provenance,
     time_limit_message,
 )
@@ -95,6 +96,13 @@ class TestProvenance:
     def test_hash_is_a_function_of_the_values(self):
         assert config_hash(RunConfig()) == config_hash(load(None))
         assert config_hash(RunConfig()) != config_hash(load(None, ["seed=1"]))
+
+    def test_pipeline_exit_code(self, capsys):
+        full = {"provenance": provenance(RunConfig(), seed=0, steps={"train": 3}, wall_time_s=1)}
+        assert pipeline_exit_code(full) == 0 and capsys.readouterr().err == ""
+        full["provenance"]["time_limit_reached"] = True
+        assert pipeline_exit_code(full) == 3
+        assert capsys.readouterr().err.startswith("warning: the opt-in time limit")
 
     def test_time_limit_message(self):
         cut = {"provenance": provenance(RunConfig(), seed=0, steps={"train": 3}, wall_time_s=1,

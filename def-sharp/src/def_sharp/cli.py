@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 from shared_utils.cli import MemberCLI
-from shared_utils.run import RunClock, RunDir, ensure_folder, time_limit_message
+from shared_utils.run import RunClock, RunDir, ensure_folder, pipeline_exit_code
 
 from def_sharp import config
 from def_sharp.config import DEFConfig
-
-TIME_LIMIT_EXIT = 3
 
 
 def make_data(args: argparse.Namespace, cfg: DEFConfig) -> None:
@@ -74,11 +72,7 @@ def _report(metrics: dict, run_dir: Path) -> int:
               f"recall {100 * values['recall']:.1f} %  fpr {100 * values['fpr']:.2f} %")
     run = RunDir(run_dir)
     print(f"wrote {run.metrics} and {run.results}")
-    warning = time_limit_message(metrics)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-        return TIME_LIMIT_EXIT
-    return 0
+    return pipeline_exit_code(metrics)
 
 
 cli = MemberCLI("def-sharp", __doc__, config.load)

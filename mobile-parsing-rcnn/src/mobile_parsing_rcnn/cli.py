@@ -9,12 +9,11 @@ from pathlib import Path
 
 from shared_utils.cli import MemberCLI
 from shared_utils.io import save_json
-from shared_utils.run import RunClock, RunDir, time_limit_message
+from shared_utils.run import RunClock, RunDir, pipeline_exit_code
 
 from . import config as config_module
 
 # exit code of a pipeline whose training an opt-in time limit cut short (everything else was written)
-EXIT_TIME_LIMIT = 3
 
 
 def make_data(args, cfg) -> None:
@@ -42,11 +41,7 @@ def pipeline(args, cfg) -> int:
     clock = RunClock()
     metrics = evaluate(cfg, train(cfg, args.output_dir), clock)
     print(json.dumps(metrics, indent=2))
-    warning = time_limit_message(metrics)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-        return EXIT_TIME_LIMIT
-    return 0
+    return pipeline_exit_code(metrics)
 
 
 def params(args, cfg) -> None:

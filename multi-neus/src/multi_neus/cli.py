@@ -7,7 +7,6 @@ mesh and render (a fitted model.pt).
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 from shared_utils.cli import MemberCLI
 from shared_utils.errors import InputError
 from shared_utils.io import load_json, write_mesh, write_video
-from shared_utils.run import RunClock, RunDir, time_limit_message
+from shared_utils.run import RunClock, RunDir, pipeline_exit_code
 
 from . import config as config_module
 from .data.generate import prepare_data
@@ -27,7 +26,6 @@ from .train import EXTRAS_FILE, MODEL_FILE, fit_multineus, fit_scratch, load_mod
 from .wild import wild_scene
 
 # Pipeline exit code when an opt-in time limit cut training short (everything is still written).
-TIME_LIMITED_EXIT = 3
 
 
 def _setup() -> None:
@@ -56,11 +54,7 @@ def command_pipeline(args, cfg) -> int:
     train(cfg, args.output_dir)
     metrics = evaluate(cfg, args.output_dir)
     print(f"{metrics['headline']} in {clock.seconds():.0f} s; written to {args.output_dir}")
-    message = time_limit_message(metrics)
-    if message:
-        print(f"warning: {message}", file=sys.stderr)
-        return TIME_LIMITED_EXIT
-    return 0
+    return pipeline_exit_code(metrics)
 
 
 def command_fit(args, cfg) -> None:

@@ -22,7 +22,7 @@ from shared_utils.io import (
     write_point_cloud,
     write_video,
 )
-from shared_utils.run import RunClock, RunDir, ensure_folder, time_limit_message
+from shared_utils.run import RunClock, RunDir, ensure_folder, pipeline_exit_code
 
 from npbgpp.config import load
 from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, scene_names
@@ -59,11 +59,7 @@ def cmd_pipeline(args, cfg) -> int:
         train(cfg, run.path)
     metrics = evaluate(cfg, run.path, clock)
     print(metrics["headline"])
-    warning = time_limit_message(run.read_metrics())
-    if warning:
-        print(f"warning: {warning}")
-        return 3
-    return 0
+    return pipeline_exit_code(run.read_metrics())
 
 
 def cmd_eval(args, cfg) -> None:

@@ -248,6 +248,21 @@ def metrics_without_provenance(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != PROVENANCE_KEY}
 
 
+TIME_LIMIT_EXIT_CODE = 3
+
+
+def pipeline_exit_code(metrics: dict) -> int:
+    """What a pipeline returns: 0, or TIME_LIMIT_EXIT_CODE after one stderr warning when the opt-in time limit cut
+    training short (everything is written; the numbers are not those of a full run)."""
+    message = time_limit_message(metrics)
+    if message is None:
+        return 0
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)
+    return TIME_LIMIT_EXIT_CODE
+
+
 def time_limit_message(metrics: dict) -> str | None:
     """A one-line warning when the run was cut short by an opt-in time limit, else None."""
     block = metrics.get(PROVENANCE_KEY, {})
