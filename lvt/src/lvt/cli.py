@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from shared_utils.cli import MemberCLI
-from shared_utils.run import RunClock, RunDir, time_limit_message
+from shared_utils.run import RunClock, RunDir, pipeline_exit_code
 
 from lvt import config
 
@@ -50,11 +48,7 @@ def _pipeline(args, cfg) -> int:
     run = RunDir(train(cfg, args.output_dir))
     metrics = evaluate(cfg, run.path, clock=clock)
     _print_metrics(metrics, run)
-    message = time_limit_message(metrics)
-    if message is not None:
-        print(f"warning: {message}", file=sys.stderr)
-        return 3
-    return 0
+    return pipeline_exit_code(metrics)
 
 
 def _sample(args, cfg) -> None:

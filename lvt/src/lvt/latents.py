@@ -28,15 +28,6 @@ def encode_videos(
     return torch.cat(chunks)
 
 
-def read_torch_file(path: Path, weights_only: bool = True) -> dict:
-    """``shared_utils.io.load_checkpoint``, plus the bare ``OSError`` (no file name) torch raises for a truncated
-    zip archive. TODO(shared-utils): drop once load_checkpoint catches OSError itself."""
-    try:
-        return load_checkpoint(path, weights_only=weights_only)
-    except OSError as exc:
-        raise InputError(f"checkpoint '{path}' is corrupt or truncated ({exc.strerror or type(exc).__name__})") from exc
-
-
 def save_latents(path: str | Path, codes: torch.Tensor, vqvae: VQVAE) -> None:
     atomic_torch_save(
         {"codes": codes, "codebook_hash": vqvae.quantizer.codebook_hash(), "codebook_size": vqvae.codebook_size}, path
@@ -48,7 +39,7 @@ def load_latents(path: str | Path, vqvae: VQVAE) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"latent cache '{path}' not found (run `lvt train` first)")
-    payload = read_torch_file(path)
+    payload = load_checkpoint(path, weights_only=True)
     codes, stored = payload.get("codes"), payload.get("codebook_hash")
     if not isinstance(codes, torch.Tensor) or codes.dim() != 5:
         raise InputError(f"latent cache '{path}' holds no (N, T, h, w, n_c) codes: it is corrupt")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_torch_save
+from shared_utils.io import atomic_torch_save, load_checkpoint
 from shared_utils.run import RunDir
 from shared_utils.runtime import seed_everything, select_device
 from shared_utils.training import TrainerConfig, build_trainer, time_limit_reached
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from lvt.config import LVTConfig, TransformerConfig
 from lvt.data.order import ResumableShuffle
 from lvt.data.videos import FrameDataset, build_video_dataset
-from lvt.latents import cached_latents, load_latents, read_torch_file
+from lvt.latents import cached_latents, load_latents
 from lvt.lightning import TransformerModule, VQVAEModule, model_kwargs
 from lvt.models.transformer import LatentVideoTransformer
 from lvt.models.vqvae import VQVAE
@@ -77,7 +77,7 @@ def _fit(module, stage: RunDir, trainer_cfg: TrainerConfig, train_data: Dataset,
     """Fit ``module``, resuming from the stage's ``last.ckpt`` (checked first: a damaged one is named)."""
     resume = stage.resume_checkpoint()
     if resume is not None:
-        read_torch_file(resume, weights_only=False)
+        load_checkpoint(resume, weights_only=False)
     trainer = build_trainer(trainer_cfg, stage.path)
     order = ResumableShuffle(len(train_data), batch_size, seed, lambda: trainer.global_step)
     trainer.fit(
@@ -105,7 +105,7 @@ def save_weights(path: Path, module, trainer, codebook_hash: str | None = None) 
 def _weights(path: Path, what: str) -> dict:
     if not path.is_file():
         raise InputError(f"{what} '{path}' not found: train that stage first (lvt train)")
-    payload = read_torch_file(path)
+    payload = load_checkpoint(path, weights_only=True)
     missing = [key for key in ("kwargs", "state_dict", "steps") if key not in payload]
     if missing:
         raise InputError(f"{what} '{path}' lacks {', '.join(missing)}: it was not written by lvt train")

@@ -38,7 +38,8 @@ def load_checkpoint(path, map_location="cpu", weights_only: bool = False) -> dic
     try:
         data = torch.load(path, map_location=map_location, weights_only=weights_only)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, IndexError,
-            AttributeError, ModuleNotFoundError, UnicodeDecodeError) as exc:
+            AttributeError, ModuleNotFoundError, UnicodeDecodeError, OSError) as exc:
+        # A truncated zip archive makes torch raise a bare OSError (EINVAL) that names no file.
         raise InputError(f"checkpoint '{path}' is corrupt or not a torch checkpoint ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
         raise InputError(f"checkpoint '{path}' holds a {type(data).__name__}, not a checkpoint dictionary")
