@@ -263,8 +263,9 @@ def _script(name: str) -> str | None:
 @pytest.fixture(scope="module")
 def tiny_runs(request, tmp_path_factory):
     """The selected, installed members' tiny pipelines, started together: {script: (process, run folder, log)}."""
+    # Only this module's items: other modules (test_registry) parametrise "member" with registry entries.
     selected = {item.callspec.params["member"] for item in request.session.items
-                if "member" in getattr(getattr(item, "callspec", None), "params", {})}
+                if item.path == request.path and "member" in getattr(getattr(item, "callspec", None), "params", {})}
     root = tmp_path_factory.mktemp("tiny-runs")
     env = {**os.environ, "CI": "true", "THESIS_DATA_ROOT": str(root / "data"), "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
