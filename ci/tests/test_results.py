@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,3 +102,15 @@ def test_generated_blocks_match_their_result_files():
     stale = [str(path.relative_to(ROOT)) for path, text in workspace.expected_readmes().items()
              if path.read_text() != text]
     assert not stale, f"run `make results` (or revert the hand edits): {stale}"
+
+
+def test_readme_counts_the_bad_input_cases():
+    """The root README's count of bad-input cases is the number pytest collects from the members' matrices."""
+    counts = {}
+    for member in METHODS:
+        done = subprocess.run([sys.executable, "-m", "pytest", str(member.path / "tests" / "test_bad_inputs.py"),
+                               "--collect-only", "-q"], capture_output=True, text=True, cwd=ROOT)
+        counts[member.folder] = sum("::" in line for line in done.stdout.splitlines())
+    text = (ROOT / "README.md").read_text()
+    listed = ", ".join(f"{folder} {n}" for folder, n in counts.items())
+    assert f"Bad-input cases: {sum(counts.values())} ({listed};" in text, counts
