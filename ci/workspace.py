@@ -125,7 +125,7 @@ def venv_env(venv: Path = VENV) -> dict:
 
 def ensure_system_libraries() -> None:
     """Debian packages that minimal images lack: libusb-1.0 (open3d links against it) and Chromium (the headless
-    browser that ci/tests/test_reports_in_browser.py opens every report.html in; without it that test is skipped)."""
+    browser that ci/tests/test_in_browser.py opens every report.html in; without it that test is skipped)."""
     found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
     missing = {"libusb-1.0-0": "open3d needs the system library libusb-1.0"} if "libusb-1.0.so.0" not in found else {}
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):

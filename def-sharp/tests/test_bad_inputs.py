@@ -27,7 +27,7 @@ from shared_utils.testing import (
 )
 
 CONFIG_COMMANDS = [("make-data", []), ("train", ["--output-dir", "run"]), ("pipeline", ["--output-dir", "run"])]
-RUN_COMMANDS = ["eval", "predict", "curves"]
+RUN_COMMANDS = ["eval", "predict", "curves", "view"]
 
 
 def _config_file(folder: Path, case: str) -> tuple[str, str]:
@@ -101,6 +101,8 @@ def _run_args(command: str, run: Path, folder: Path) -> list[str]:
     cloud = np.random.default_rng(0).uniform(-0.5, 0.5, size=(500, 3))
     write_point_cloud(points, cloud)
     np.save(folder / "pred.distances.npy", np.full(len(cloud), 0.1))
+    if command == "view":  # every case fails before the server starts; a valid call would serve until Ctrl-C
+        return ["view", "--run-dir", str(run), "--points", str(points), "--port", "0"]
     return ["curves", "--run-dir", str(run), "--points", str(points), "--output", str(folder / "curves.json")]
 
 
@@ -243,8 +245,9 @@ def test_output_through_a_file(untrained_run, tmp_path, capfd):
 
 @pytest.mark.parametrize("case", ["missing distances", "zero-byte", "pickled", "NaN", "wrong shape", "wrong length",
                                   "negative", "text"])
-def test_curves_bad_distances(case, untrained_run, tmp_path, capfd):
-    argv = _run_args("curves", untrained_run, tmp_path)
+@pytest.mark.parametrize("command", ["curves", "view"])
+def test_curves_bad_distances(command, case, untrained_run, tmp_path, capfd):
+    argv = _run_args(command, untrained_run, tmp_path)
     distances = tmp_path / "pred.distances.npy"
     if case == "missing distances":
         distances.unlink()
@@ -266,8 +269,9 @@ def test_curves_bad_distances(case, untrained_run, tmp_path, capfd):
 
 
 @pytest.mark.parametrize("case", ["missing", "zero-byte", "text", "empty cloud", "NaN points"])
-def test_curves_bad_points(case, untrained_run, tmp_path, capfd):
-    argv = _run_args("curves", untrained_run, tmp_path)
+@pytest.mark.parametrize("command", ["curves", "view"])
+def test_curves_bad_points(command, case, untrained_run, tmp_path, capfd):
+    argv = _run_args(command, untrained_run, tmp_path)
     points = tmp_path / "pred.ply"
     if case == "missing":
         points.unlink()
@@ -283,3 +287,16 @@ def test_curves_bad_points(case, untrained_run, tmp_path, capfd):
                           "property float z\nend_header\nnan 0 0\n1 1 1\n")
     assert_clean_error(run_main(main, argv, capfd), "pred.ply")
 
+
+
+def test_view_of_curves_needs_their_points_and_their_line_set(untrained_run, tmp_path, capfd):
+    curves = tmp_path / "curves.json"
+    argv = ["view", "--run-dir", str(untrained_run), "--curves", str(curves)]
+    assert_clean_error(run_main(main, argv, capfd), "--points")
+    argv = [*_run_args("view", untrained_run, tmp_path), "--curves", str(curves)]
+    assert_clean_error(run_main(main, argv, capfd), "curves.ply")
+
+
+def test_view_of_a_run_without_3d_results(untrained_run, capfd):
+    argv = ["view", "--run-dir", str(untrained_run), "--port", "0"]
+    assert_clean_error(run_main(main, argv, capfd), "no mesh, point cloud or line set")

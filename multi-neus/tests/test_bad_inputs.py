@@ -285,9 +285,31 @@ def test_output_folder_through_a_file(tiny_dataset, tmp_path, capsys):
     assert_clean_error(result, str(out))
 
 
+# --- view ----------------------------------------------------------------------------------------------------------
+# Every case fails before the server starts (a valid call would serve until Ctrl-C).
+
+@pytest.mark.parametrize("broken", ["missing", "zero-byte", "text"])
+def test_view_of_a_broken_mesh(broken, tmp_path, capsys):
+    mesh = {"missing": lambda: missing(tmp_path, "head.ply"), "zero-byte": lambda: zero_byte(tmp_path, "head.ply"),
+            "text": lambda: text_as(tmp_path, "head.ply")}[broken]()
+    assert_clean_error(run_main(main, ["view", "--mesh", str(mesh), "--port", "0"], capsys), "head.ply")
+
+
+def test_view_of_nothing(capsys):
+    assert_clean_error(run_main(main, ["view", "--port", "0"], capsys), "nothing to view")
+
+
+def test_view_of_a_missing_run_or_a_run_without_meshes(tmp_path, capsys):
+    assert_clean_error(run_main(main, ["view", "--run-dir", str(tmp_path / "absent"), "--port", "0"], capsys),
+                       "absent")
+    (tmp_path / "bare").mkdir()
+    assert_clean_error(run_main(main, ["view", "--run-dir", str(tmp_path / "bare"), "--port", "0"], capsys),
+                       "no mesh, point cloud or line set")
+
+
 def test_every_case_names_a_command_in_the_cli():
     from multi_neus.cli import cli
 
     commands = set(cli._commands.choices)
     # A new command must join the matrix above.
-    assert commands == {"make-data", "train", "eval", "pipeline", "fit", "mesh", "render"}
+    assert commands == {"make-data", "train", "eval", "pipeline", "fit", "mesh", "render", "view"}

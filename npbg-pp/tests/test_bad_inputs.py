@@ -34,7 +34,7 @@ from npbgpp.data.synthetic import generate_scene
 from npbgpp.models.npbgpp import NPBGPP
 from npbgpp.train import MODEL_FILE
 
-RUN_COMMANDS = ("eval", "build", "render", "finetune")
+RUN_COMMANDS = ("eval", "build", "render", "finetune", "view")
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,10 @@ def test_unknown_override_key(tmp_path, capsys, command):
 
 def _run_argv(command: str, run_dir: Path, workspace, tmp_path: Path) -> list[str]:
     argv = [command, "--run-dir", str(run_dir)]
-    if command in ("build", "finetune"):
+    if command in ("build", "finetune", "view"):
         argv += ["--scene", "holdout_00"]
+    if command == "view":  # every case fails before the server starts; a valid call would serve until Ctrl-C
+        argv += ["--port", "0"]
     if command == "build":
         argv += ["--out", str(tmp_path / "scene.pt")]
     if command == "finetune":
@@ -231,11 +233,18 @@ def _saved(path: Path, data) -> Path:
 
 
 @pytest.mark.parametrize("case", sorted(SCENE_FILE_CASES))
-def test_bad_scene_file_for_render(workspace, tmp_path, capsys, case):
+@pytest.mark.parametrize("command", ["render", "view"])
+def test_bad_scene_file(workspace, tmp_path, capsys, command, case):
     path = SCENE_FILE_CASES[case](tmp_path, workspace["built"])
-    argv = ["render", "--run-dir", str(workspace["run"]), "--scene-file", str(path), "--orbit", "1",
-            "--out", str(tmp_path / "frames")]
+    argv = [command, "--run-dir", str(workspace["run"]), "--scene-file", str(path)]
+    argv += ["--orbit", "1", "--out", str(tmp_path / "frames")] if command == "render" else ["--port", "0"]
     assert_clean_error(run_main(main, argv, capsys), path.name)
+
+
+def test_view_takes_one_scene(workspace, capsys):
+    argv = ["view", "--run-dir", str(workspace["run"]), "--scene", "holdout_00", "--scene-file",
+            str(workspace["built"])]
+    assert_clean_error(run_main(main, argv, capsys), "--scene-file")
 
 
 def _cameras(scene) -> dict:

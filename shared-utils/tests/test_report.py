@@ -34,7 +34,7 @@ CSV_LOG = "epoch,lr-Adam,step,train/loss,val/psnr\n" + "".join(
 
 
 def build_sample_run(path: pathlib.Path) -> RunDir:
-    """A run folder with every file kind a member writes (also used by ci/tests/test_reports_in_browser.py)."""
+    """A run folder with every file kind a member writes (also used by ci/tests/test_in_browser.py)."""
     rng = np.random.default_rng(0)
     run = RunDir(path).create()
     run.config.write_text("seed: 0\ntrainer:\n  max_steps: 20\n")

@@ -1,4 +1,5 @@
-"""def-sharp: DEF, deep estimation of sharp geometric features (make-data, train, eval, pipeline, predict, curves)."""
+"""def-sharp: DEF, deep estimation of sharp geometric features (make-data, train, eval, pipeline, predict, curves,
+view)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import sys
 from pathlib import Path
 
 from shared_utils.cli import MemberCLI
+from shared_utils.errors import InputError
 from shared_utils.run import RunClock, RunDir, ensure_folder, pipeline_exit_code
+from shared_utils.viewer import add_view_arguments
 
 from def_sharp import config
 from def_sharp.config import DEFConfig
@@ -65,6 +68,35 @@ def curves(args: argparse.Namespace, cfg: DEFConfig) -> None:
     print(f"wrote {count} curves to {args.output}")
 
 
+def view(args: argparse.Namespace, cfg: DEFConfig) -> None:
+    """A run's 3D pictures, or a prediction (``--points``) with its curves, in the browser: points within the
+    threshold slider's distance are red; the run's r (in the input's units) is the starting threshold."""
+    from shared_utils.io import load_json
+    from shared_utils.viewer import Viewer, run_files, view_files
+
+    from def_sharp.inputs import read_distances, read_points
+
+    if args.points is None:
+        if args.curves is not None:
+            raise InputError("--curves needs the --points they were extracted from")
+        viewer = view_files(run_files(args.run_dir), args.host, args.port, threshold=cfg.eval.threshold)
+    else:
+        points = read_points(args.points)
+        distances = read_distances(args.points.with_suffix(".distances.npy"), len(points))
+        summary = args.points.with_suffix(".json")
+        threshold = (float(load_json(summary)["threshold_input_units"]) if summary.is_file()
+                     else cfg.eval.threshold)
+        curves = None if args.curves is None else args.curves.with_suffix(".ply")
+        if curves is not None and not curves.is_file():
+            raise InputError(f"curve line set '{curves}' not found (written by 'def-sharp curves' beside its JSON)")
+        viewer = Viewer(args.host, args.port)
+        viewer.add_distance_points(f"{args.points.name}: distance to a sharp feature", points, distances, threshold)
+        if curves is not None:
+            viewer.add_file(curves, f"{curves.name}: curves")
+        viewer.frame_all()
+    viewer.serve_forever()
+
+
 def _report(metrics: dict, run_dir: Path) -> int:
     for name in ("def", "baseline"):
         values = metrics[name]
@@ -100,6 +132,11 @@ curves_parser.add_argument("--points", required=True, type=Path,
                            help="PLY written by 'predict' (its distances beside it as <name>.distances.npy)")
 curves_parser.add_argument("--output", required=True, type=Path,
                            help="curves JSON; a PLY line set is written beside it")
+view_parser = cli.add("view", view, "browser viewer of a run's 3D pictures or of a prediction: a threshold slider "
+                      "on the distance, curves toggled", kind="existing")
+view_parser.add_argument("--points", type=Path, help="PLY written by 'predict' (its distances beside it)")
+view_parser.add_argument("--curves", type=Path, help="curves JSON written by 'curves' (its PLY line set beside it)")
+add_view_arguments(view_parser)
 main = cli.main
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """multineus: 3-D head portraits from one image with multi-scene neural implicit functions (thesis section 3.5).
 
 make-data, train, eval, pipeline (= make-data + train + eval), fit (a scene folder or a photo on a trained run),
-mesh and render (a fitted model.pt).
+mesh and render (a fitted model.pt), view (meshes in the browser).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from shared_utils.cli import MemberCLI
 from shared_utils.errors import InputError
 from shared_utils.io import load_json, write_mesh, write_video
 from shared_utils.run import RunClock, RunDir, pipeline_exit_code
+from shared_utils.viewer import add_view_arguments
 
 from . import config as config_module
 from .data.generate import prepare_data
@@ -24,8 +25,6 @@ from .mesh import extract_mesh
 from .render import render_view, turntable_cameras
 from .train import EXTRAS_FILE, MODEL_FILE, fit_multineus, fit_scratch, load_model, train
 from .wild import wild_scene
-
-# Pipeline exit code when an opt-in time limit cut training short (everything is still written).
 
 
 def _setup() -> None:
@@ -121,6 +120,14 @@ def command_render(args, cfg) -> None:
     print(f"wrote {args.output}")
 
 
+def command_view(args, cfg) -> None:
+    """The run's meshes (fitted heads beside their ground truth, each toggled) and any ``--mesh`` in the browser."""
+    from shared_utils.viewer import run_files, view_files
+
+    files = [*(run_files(args.run_dir) if args.run_dir else []), *(Path(m) for m in args.mesh or [])]
+    view_files(files, args.host, args.port).serve_forever()
+
+
 cli = MemberCLI("multineus", __doc__, config_module.load)
 cli.add("make-data", command_make_data, "generate the synthetic heads into the data root", kind="config")
 cli.add("train", command_train, "meta-learn, then fit every held-out head from its F/L/R views", kind="new")
@@ -147,6 +154,10 @@ render.add_argument("--model", required=True, help="model.pt written by train or
 render.add_argument("--output", required=True, help=".mp4 or .gif")
 render.add_argument("--frames", type=_positive, default=36)
 render.add_argument("--size", type=_positive, default=96)
+view = cli.add("view", command_view, "browser viewer of a run's meshes and of meshes written by 'mesh'", kind="plain")
+view.add_argument("--run-dir", type=Path, help="run folder written by train/pipeline/eval")
+view.add_argument("--mesh", action="append", help="a mesh (.ply/.obj) to show too; repeat for several")
+add_view_arguments(view)
 main = cli.main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Console script ``npbgpp``: make-data, train, eval, pipeline, build, render, finetune, make-points.
+"""Console script ``npbgpp``: make-data, train, eval, pipeline, build, render, view, finetune, make-points.
 
 ``pipeline`` = make-data + train + eval on the CPU config: ``npbgpp pipeline --output-dir outputs/npbg/default``.
 Commands on a trained run take ``--run-dir`` and use the run's saved ``config.yaml`` plus ``key=value`` overrides.
@@ -23,6 +23,7 @@ from shared_utils.io import (
     write_video,
 )
 from shared_utils.run import RunClock, RunDir, ensure_folder, pipeline_exit_code
+from shared_utils.viewer import add_view_arguments
 
 from npbgpp.config import load
 from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, scene_names
@@ -121,6 +122,31 @@ def cmd_render(args, cfg) -> None:
     print(f"rendered {len(frames)} images -> {out}")
 
 
+def cmd_view(args, cfg) -> None:
+    from npbgpp.viewer import LiveRenderer, serve_scene
+
+    if args.scene is not None and args.scene_file is not None:
+        raise InputError("give one of --scene (a scene under the data root, built now) and --scene-file (written "
+                         "by 'npbgpp build'), not both")
+    model = load_trained_model(RunDir(args.run_dir), cfg)
+    if args.scene_file is not None:
+        built = load_built_scene(args.scene_file)
+        descriptors = PointDescriptors(built["points"], built["beta"], built["beta0"])
+        intrinsics, w2c, height, width = built["intrinsics"], built["w2c"], int(built["height"]), int(built["width"])
+    else:
+        name = args.scene or next(iter(scene_names(cfg)[1]), None)
+        if name is None:
+            raise InputError("the config lists no hold-out scene: name one with --scene")
+        scene = load_named_scene(cfg, name)
+        with torch.inference_mode():
+            descriptors = build_scene(model, scene)
+        inputs = scene.input_indices
+        intrinsics, w2c, height, width = scene.intrinsics[inputs], scene.w2c[inputs], scene.height, scene.width
+    live = serve_scene(LiveRenderer(model, descriptors), descriptors.points, intrinsics, w2c, height, width,
+                       args.host, args.port, args.render_height)
+    live.viewer.serve_forever()
+
+
 def cmd_finetune(args, cfg) -> None:
     run = RunDir(args.run_dir)
     model = load_trained_model(run, cfg)
@@ -161,6 +187,13 @@ render.add_argument("--scene-file", required=True, type=Path, help="a scene writ
 render.add_argument("--cameras", type=Path, help="npz with intrinsics (N,3,3), w2c (N,4,4), optional height, width")
 render.add_argument("--orbit", type=int, default=36, help="orbit frames when --cameras is not given")
 render.add_argument("--out", required=True, type=Path, help="folder for PNGs, or .mp4/.gif")
+view = cli.add("view", cmd_view, "browser viewer: fly the camera and see NPBG++ render the scene live, with the "
+               "input cameras and the point cloud", kind="existing")
+view.add_argument("--scene", help="scene name under the data root, built when the viewer starts (default: the first "
+                                  "hold-out scene)")
+view.add_argument("--scene-file", type=Path, help="a scene written by 'npbgpp build'")
+view.add_argument("--render-height", type=int, default=256, help="starting render height in pixels (default 256)")
+add_view_arguments(view)
 points = cli.add("make-points", cmd_make_points, "a scene's point cloud from its posed images: visual-hull carving "
                  "from alpha (NeRF-Synthetic) or masks (DTU), back-projected depth/<frame>.npy where present")
 points.add_argument("--scene-dir", required=True, type=Path, help="a NeRF-Synthetic scene or a DTU scan (IDR layout)")

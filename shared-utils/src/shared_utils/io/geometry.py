@@ -126,3 +126,28 @@ def write_line_set(path, points, edges, colors=None) -> None:
     with atomic_path(path) as tmp:
         if not o3d.io.write_line_set(str(tmp), lines, write_ascii=False):
             raise InputError(f"line set '{path}' could not be written")
+
+
+def read_line_set(path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(points (N, 3), edges (E, 2), colors (E, 3) in [0, 1] or None)`` of a PLY line set."""
+    path = _existing(path, "line set")
+    if path.suffix.lower() == ".ply" and not path.read_bytes()[:3] == b"ply":
+        raise InputError(f"line set '{path}' is not a PLY file (no 'ply' header)")
+    lines = o3d.io.read_line_set(str(path))
+    points, edges = np.asarray(lines.points), np.asarray(lines.lines)
+    if len(edges) == 0:
+        raise InputError(f"line set '{path}' has no edges")
+    check_finite(points, f"line set '{path}'")
+    colors = np.asarray(lines.colors) if lines.has_colors() else None
+    return _float32(points), edges.astype(np.int64), _float32(colors)
+
+
+def read_point_scalars(path, name: str) -> np.ndarray:
+    """The per-point scalar property ``name`` (e.g. ``distance``) of a PLY cloud, as float32 (N,)."""
+    path = _existing(path, "point cloud")
+    cloud = o3d.t.io.read_point_cloud(str(path))
+    if name not in cloud.point:
+        raise InputError(f"point cloud '{path}' has no per-point '{name}'")
+    values = cloud.point[name].numpy().reshape(-1).astype(np.float32)
+    check_finite(values, f"'{name}' of point cloud '{path}'")
+    return values

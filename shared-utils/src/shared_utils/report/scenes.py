@@ -102,7 +102,7 @@ def _subsample(count: int, limit: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(count, size=limit, replace=False))
 
 
-def _scalar_fields(path: pathlib.Path) -> list[str]:
+def scalar_fields(path: pathlib.Path) -> list[str]:
     """Per-point scalar properties of a PLY cloud beyond position, normal and colour (e.g. ``distance``)."""
     if path.suffix.lower() != ".ply":
         return []
@@ -112,18 +112,16 @@ def _scalar_fields(path: pathlib.Path) -> list[str]:
 def _points_trace(path: pathlib.Path, label: str) -> dict:
     """Points coloured by their first scalar field (with a colour bar named after it), else by their RGB colours,
     else by height."""
-    from ..io.geometry import read_point_cloud
+    from ..io.geometry import read_point_cloud, read_point_scalars
 
     cloud = read_point_cloud(path)
     keep = _subsample(len(cloud.points), MAX_POINTS)
     xyz = cloud.points[keep]
     if len(keep) < len(cloud.points):
         label = f"{label} ({len(keep):,} of {len(cloud.points):,} points)"
-    scalars = _scalar_fields(path)
+    scalars = scalar_fields(path)
     if scalars:
-        import open3d as o3d
-
-        values = o3d.t.io.read_point_cloud(str(path)).point[scalars[0]].numpy().reshape(-1)[keep]
+        values = read_point_scalars(path, scalars[0])[keep]
         marker = {"color": _typed(values), "colorscale": "Viridis",
                   "colorbar": {"title": {"text": scalars[0].replace("_", " ")}, "thickness": 12}}
     elif cloud.colors is not None:
@@ -172,13 +170,10 @@ def _decimated(mesh):
 
 def _line_traces(path: pathlib.Path, label: str) -> list[dict]:
     """One trace per edge colour (plotly colours a 3D line per trace)."""
-    import open3d as o3d
+    from ..io.geometry import read_line_set
 
-    lines = o3d.io.read_line_set(str(path))
-    points, edges = np.asarray(lines.points), np.asarray(lines.lines)
-    if len(edges) == 0:
-        raise ValueError(f"line set '{path.name}' has no edges")
-    colors = np.asarray(lines.colors) if lines.has_colors() else np.zeros((len(edges), 3))
+    points, edges, colors = read_line_set(path)
+    colors = np.zeros((len(edges), 3)) if colors is None else colors
     # Few distinct colours (curve classes, camera frustums) keep the page small; quantise continuous ones.
     levels = np.round(colors * 255).astype(int)
     if len(np.unique(levels, axis=0)) > 32:

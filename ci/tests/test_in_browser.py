@@ -1,5 +1,7 @@
 """Every report.html opened in headless Chromium: it loads with no console error and no network request, every
 picture and video decodes, and each 3D view draws its data (a screenshot of the view changes when the data is hidden).
+Every 3D member's ``view`` server opened the same way: its bundled client loads from the local server, connects
+(the server says so), and draws (npbgpp: the first live NPBG++ render arrives).
 
 Pages come from a sample run folder holding every kind of file, and from a tiny pipeline run of every installed
 member (``<cli> pipeline --config tiny``, all started at once; a member whose tiny run fails is skipped with its
@@ -40,6 +42,15 @@ PIXEL_TOLERANCE = 24
 
 class DevToolsError(RuntimeError):
     pass
+
+
+def terminate(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Browser:
@@ -105,25 +116,20 @@ class Browser:
     def close(self) -> None:
         os.close(self._write)
         os.close(self._read)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
 
 
 class Page:
     """One report opened in its own tab."""
 
-    def __init__(self, browser: Browser, path: Path):
+    def __init__(self, browser: Browser, url: str):
         self.browser = browser
         target = browser.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
         self.call("Emulation.setDeviceMetricsOverride", deviceScaleFactor=1, mobile=False, **VIEWPORT)
-        self.call("Page.navigate", url=path.resolve().as_uri())
+        self.call("Page.navigate", url=url)
         browser.wait_event("Page.loadEventFired", self.session)
 
     def call(self, method: str, **params) -> dict:
@@ -208,7 +214,7 @@ HIDE_VIEW_DATA = """(async (index) => {
 
 def check_report(browser: Browser, report: Path, expect_3d: bool = False) -> None:
     assert report.is_file(), f"{report} was not written"
-    page = Page(browser, report)
+    page = Page(browser, report.resolve().as_uri())
     state = page.evaluate(MEDIA_STATE)
     assert "WebGL is not supported" not in state["text"], "Chromium has no WebGL: the 3D views cannot draw"
     broken = [i["src"] for i in state["images"] + state["videos"] if not i["ok"]]
@@ -287,10 +293,9 @@ def tiny_runs(request, tmp_path_factory):
             process.wait()
 
 
-@pytest.mark.parametrize("member", MEMBER_SCRIPTS)
-def test_member_tiny_run_report_in_browser(browser, tiny_runs, member):
-    from shared_utils.run import RunDir
-
+def finished_tiny_run(tiny_runs, member: str) -> Path:
+    """The member's tiny run folder once its pipeline has ended; the test is skipped (saying why) when the member
+    is not installed, its run failed or it ran out of time."""
     runs, started = tiny_runs
     if member not in runs:
         pytest.skip(f"{member} is not installed")
@@ -303,7 +308,88 @@ def test_member_tiny_run_report_in_browser(browser, tiny_runs, member):
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         error = next((line for line in reversed(lines) if line.startswith("error:")), lines[-1] if lines else "")
         pytest.skip(f"{member} pipeline --config tiny failed (exit {code}): {error}")
-    run = RunDir(folder)
+    return folder
+
+
+@pytest.mark.parametrize("member", MEMBER_SCRIPTS)
+def test_member_tiny_run_report_in_browser(browser, tiny_runs, member):
+    from shared_utils.run import RunDir
+
+    run = RunDir(finished_tiny_run(tiny_runs, member))
     assert run.report.is_file(), (f"{member} pipeline did not write report.html: register pipeline/eval with "
                                   "MemberCLI.add(..., report=True)")
     check_report(browser, run.report, expect_3d=member in THREE_D_MEMBERS)
+
+
+# --- the 3D members' `view` servers ---------------------------------------------------------------------------------
+
+VIEWER_TIMEOUT_S = 90
+# viser's bundled index.html carries an analytics tag; offline its request fails and nothing else depends on it.
+KNOWN_EXTERNAL = ("https://www.googletagmanager.com/",)
+# What each viewer prints once a browser's client has connected and drawn (npbgpp: its first live render).
+VIEWER_READY = {"def-sharp": "browser connected", "multineus": "browser connected", "npbgpp": "first render"}
+
+
+class ViewerProcess:
+    """``<script> view --run-dir RUN --port P`` with its output collected line by line."""
+
+    def __init__(self, script: str, run: Path, port: int, env: dict, extra=()):
+        import threading
+
+        self.process = subprocess.Popen([script, "view", "--run-dir", str(run), "--port", str(port), *extra],
+                                        env=env, cwd=run.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in self.lines if text in line), None)
+            if found:
+                return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"'{text}' not printed within {timeout:.0f} s; output: {''.join(self.lines)[-2000:]}")
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("member", sorted(VIEWER_READY))
+def test_member_viewer_in_browser(browser, tiny_runs, member):
+    folder = finished_tiny_run(tiny_runs, member)
+    env = {**os.environ, "CI": "true", "THESIS_DATA_ROOT": str(folder.parent / "data"), "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
+    port = _free_port()
+    extra = ("--render-height", "64") if member == "npbgpp" else ()
+    viewer = ViewerProcess(_script(member), folder, port, env, extra)
+    try:
+        url = viewer.wait_for("viewer at http://", VIEWER_TIMEOUT_S).split("viewer at ", 1)[1].split()[0]
+        assert url == f"http://127.0.0.1:{port}"
+        page = Page(browser, url)
+        viewer.wait_for(VIEWER_READY[member], VIEWER_TIMEOUT_S)
+        time.sleep(2.0)  # let the client draw the scene it was sent
+        shot = page.screenshot({"x": 0, "y": 0, "width": VIEWPORT["width"] * 0.6, "height": VIEWPORT["height"]})
+        values, counts = np.unique(shot.reshape(-1, 3), axis=0, return_counts=True)
+        background = values[counts.argmax()]
+        if member == "npbgpp":
+            # the live render fills the background (a tiny run's render is nearly flat, so no content is asked)
+            assert (background < 250).any(), f"npbgpp view shows viser's empty background, not a render: {background}"
+        else:
+            drawn = float((np.abs(shot - background).max(axis=-1) > PIXEL_TOLERANCE).mean())
+            assert drawn > 0.01, f"{member} view draws nothing ({drawn:.2%} of the canvas differs from its background)"
+        local = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+        external = [u for u in page.requested_urls() if not u.startswith(local + KNOWN_EXTERNAL)]
+        assert not external, f"{member} view requests the network: {external}"
+    finally:
+        viewer.stop()
