@@ -9,7 +9,7 @@ import pytest
 import torch
 from shared_utils.config import load_config
 from shared_utils.errors import InputError
-from shared_utils.training import TrainerConfig, build_trainer, last_checkpoint
+from shared_utils.training import AtomicCheckpointIO, TrainerConfig, build_trainer, last_checkpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 
@@ -91,6 +91,37 @@ class TestBuildTrainer:
         assert {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"} <= names
         trainer.fit(TinyModule(), loader(), loader())
         assert list((tmp_path / "checkpoints").glob("best-*.ckpt"))
+
+    def test_checkpoints_are_written_atomically(self, tmp_path, monkeypatch):
+        trainer = build_trainer(cpu_config(max_steps=2), tmp_path)
+        assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+        trainer.fit(TinyModule(), loader())
+        before = last_checkpoint(tmp_path).read_bytes()
+
+        def crash(obj, f, *args, **kwargs):  # dies half-way through writing, like a kill during a save
+            f.write(b"partial")
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(torch, "save", crash)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.save_checkpoint(last_checkpoint(tmp_path))
+        assert last_checkpoint(tmp_path).read_bytes() == before
+        assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.ckpt"]  # no temporary file left
+
+    def test_progress_lines_when_output_is_not_a_terminal(self, tmp_path, capsys, monkeypatch):
+        monkeypatch.delenv("CI", raising=False)
+        trainer = build_trainer(TrainerConfig(accelerator="cpu", max_steps=40, log_every_n_steps=1), tmp_path / "a")
+        assert not trainer.progress_bar_callback  # a redrawn bar shows nothing in a file
+        trainer.fit(TinyModule(), loader())
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+        assert len(lines) == 20
+        assert lines[0].startswith("step 2/40 (5 %) train/loss ")
+        assert lines[-1].startswith("step 40/40 (100 %)") and "spent" in lines[-1] and "left]" in lines[-1]
+
+    def test_no_progress_output_under_ci(self, tmp_path, capsys, monkeypatch):
+        monkeypatch.setenv("CI", "true")
+        build_trainer(TrainerConfig(accelerator="cpu", max_steps=4), tmp_path).fit(TinyModule(), loader())
+        assert "step " not in capsys.readouterr().out
 
     def test_config_loads_trainer(self):
         cfg = load_config(TrainerConfig, overrides=["max_steps=3", "devices=2", "strategy=ddp"])

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterator
 import lightning as L
 import numpy as np
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
 from shared_utils.config import ConfigError, load_config
 from shared_utils.errors import InputError
-from shared_utils.io import atomic_torch_save, load_checkpoint
+from shared_utils.io import load_checkpoint
 
 from .config import Config
 from .data.densepose_coco import DensePoseDataset, collate
@@ -113,14 +112,6 @@ class DensePoseDataModule(L.LightningDataModule):
                                    lambda: self.trainer.global_step)
         return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.data.num_workers,
                                            collate_fn=collate, persistent_workers=self.cfg.data.num_workers > 0)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer through a temporary file and a rename: a run killed while it saves keeps the
-    previous complete ``last.ckpt`` instead of a truncated one."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
-        atomic_torch_save(checkpoint, path)
 
 
 def load_trained(checkpoint, map_location="cpu") -> DensePoseModule:

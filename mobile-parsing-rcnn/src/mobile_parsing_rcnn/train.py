@@ -15,7 +15,7 @@ from shared_utils.training import build_trainer
 from .config import Config
 from .data import dataset_folder
 from .data.densepose_coco import DensePoseDataset, UVSymmetry, load_records
-from .lightning import AtomicCheckpointIO, DensePoseDataModule, DensePoseModule
+from .lightning import DensePoseDataModule, DensePoseModule
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ def train(cfg: Config, run_dir) -> pathlib.Path:
     run.save_config(cfg)
     module = DensePoseModule(config_to_dict(cfg))
     trainer = build_trainer(cfg.trainer, run.path)
-    trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     resume = run.resume_checkpoint()
     if resume is not None:
         log.info("resuming from %s", resume)

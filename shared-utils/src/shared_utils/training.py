@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
+import sys
+import time
 from dataclasses import dataclass
 
 import lightning
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .errors import InputError
+from .io.atomic import atomic_torch_save
 from .run import RunDir
 
 
@@ -29,7 +33,8 @@ class TrainerConfig:
     limit_val_batches: int | float = 1.0
     gradient_clip_val: float | None = None
     early_stopping_patience: int | None = None
-    # Lightning's progress bar; also off under CI=true, where per-step redraws only fill the log.
+    # Lightning's progress bar on a terminal, plain progress lines when output goes to a file or a pipe; both off
+    # under CI=true, where they only fill the log.
     enable_progress_bar: bool = True
     num_sanity_val_steps: int = 0
     checkpoint_every_n_steps: int | None = 100
@@ -41,6 +46,45 @@ class TrainerConfig:
 
 def progress_bar_enabled(requested: bool = True) -> bool:
     return requested and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer through a temporary file and a rename: a run killed while it saves keeps the
+    previous complete ``last.ckpt`` instead of a truncated one."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        atomic_torch_save(checkpoint, path)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{seconds:02d}" if minutes < 60 else f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class LineProgress(Callback):
+    """Training progress as plain lines, for output that goes to a file or a pipe (where a redrawn bar shows
+    nothing until the end): every ``lines``-th of the run, the step, the logged losses, the time spent and an
+    estimate of the time left."""
+
+    def __init__(self, lines: int = 20):
+        self.lines = lines
+        self._start = self._first_step = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._start, self._first_step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        total = trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+        step = trainer.global_step
+        every = max(total // self.lines, 1)
+        if not trainer.is_global_zero or step % every or step == self._first_step or total <= 0:
+            return
+        spent = time.perf_counter() - self._start
+        left = spent / (step - self._first_step) * (total - step)
+        losses = " ".join(f"{name} {float(value):.4g}" for name, value in sorted(trainer.callback_metrics.items())
+                          if "loss" in name and value.numel() == 1)
+        print(f"step {step}/{total} ({100 * step / total:.0f} %) {losses} [{_duration(spent)} spent, "
+              f"~{_duration(left)} left]".replace("  ", " "), flush=True)
 
 
 def time_limit_reached(trainer: lightning.Trainer, cfg: TrainerConfig) -> bool:
@@ -67,6 +111,9 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
         every_n_train_steps=cfg.checkpoint_every_n_steps,
     )
     callbacks = [periodic, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    show_progress = progress_bar_enabled(cfg.enable_progress_bar)
+    if show_progress and not sys.stdout.isatty():
+        callbacks.append(LineProgress())
     if monitor is not None:
         callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="best-{step}",
                                          monitor=monitor, mode=mode, save_top_k=1))
@@ -85,12 +132,13 @@ def build_trainer(cfg: TrainerConfig, output_dir, monitor: str | None = None, mo
         check_val_every_n_epoch=cfg.check_val_every_n_epoch,
         limit_val_batches=cfg.limit_val_batches,
         gradient_clip_val=cfg.gradient_clip_val,
-        enable_progress_bar=progress_bar_enabled(cfg.enable_progress_bar),
+        enable_progress_bar=show_progress and sys.stdout.isatty(),
         max_time=None if cfg.max_time_minutes is None else datetime.timedelta(minutes=cfg.max_time_minutes),
         deterministic=cfg.deterministic,
         num_sanity_val_steps=cfg.num_sanity_val_steps,
         logger=[CSVLogger(logs, name="csv"), TensorBoardLogger(logs, name="tensorboard")],
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
