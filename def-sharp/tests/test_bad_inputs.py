@@ -15,7 +15,9 @@ from def_sharp.data.scanning import camera_looking_along, scan
 from shared_utils.io import write_point_cloud
 from shared_utils.run import RunDir
 from shared_utils.testing import (
+    BROKEN_CONFIG_CASES,
     assert_clean_error,
+    broken_config,
     npz_file,
     pickled_npy,
     run_main,
@@ -30,35 +32,11 @@ CONFIG_COMMANDS = [("make-data", []), ("train", ["--output-dir", "run"]), ("pipe
 RUN_COMMANDS = ["eval", "predict", "curves", "view"]
 
 
-def _config_file(folder: Path, case: str) -> tuple[str, str]:
-    """A broken --config value and the text its error line must contain."""
-    if case == "zero-byte":
-        return str(zero_byte(folder, "empty.yaml")), "empty.yaml"
-    if case == "list-valued":
-        path = folder / "list.yaml"
-        path.write_text("- seed\n- data\n")
-        return str(path), "mapping"
-    if case == "unknown-key":
-        path = folder / "typo.yaml"
-        path.write_text("data:\n  shapes: {n_trian: 3}\n")
-        return str(path), "data.shapes.n_trian"
-    if case == "wrong-type":
-        path = folder / "type.yaml"
-        path.write_text("trainer: {max_steps: many}\n")
-        return str(path), "trainer.max_steps"
-    if case == "not-yaml":
-        path = folder / "broken.yaml"
-        path.write_text("seed: [unclosed\n")
-        return str(path), "broken.yaml"
-    if case == "unknown-name":
-        return "no-such-config", "no-such-config"
-    raise AssertionError(case)
 
-
-@pytest.mark.parametrize("case", ["zero-byte", "list-valued", "unknown-key", "wrong-type", "not-yaml", "unknown-name"])
+@pytest.mark.parametrize("case", BROKEN_CONFIG_CASES)
 @pytest.mark.parametrize("command,extra", CONFIG_COMMANDS, ids=[c for c, _ in CONFIG_COMMANDS])
 def test_bad_config(command, extra, case, tmp_path, capfd):
-    value, named = _config_file(tmp_path, case)
+    value, named = broken_config(tmp_path, case, unknown_key="data.shapes.n_trian")
     assert_clean_error(run_main(main, [command, *extra, "--config", value], capfd), named)
 
 

@@ -5,50 +5,16 @@ loads."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-import yaml
-from shared_utils.io import load_arrays, load_checkpoint, read_image, read_point_cloud
+from shared_utils.io import load_checkpoint
 from shared_utils.run import RunDir, metrics_without_provenance
-from shared_utils.testing import console_script, kill_after_file, run_cli
+from shared_utils.testing import console_script, kill_after_file, load_run_files, run_cli
 
 
 def _train_loss_steps(metrics_csv: Path) -> list[int]:
     with open(metrics_csv, newline="") as handle:
         return sorted(int(row["step"]) for row in csv.DictReader(handle) if row.get("train/loss"))
-
-
-def _load_every_file(run: RunDir) -> list[str]:
-    """Open every file of the run folder with the reader of its kind; returns the names it read."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    read = []
-    for path in sorted(p for p in run.path.rglob("*") if p.is_file()):
-        suffix = path.suffix.lower()
-        if suffix == ".ckpt":
-            assert "state_dict" in load_checkpoint(path)
-        elif suffix == ".json":
-            json.loads(path.read_text())
-        elif suffix == ".yaml":
-            assert isinstance(yaml.safe_load(path.read_text()), dict)
-        elif suffix == ".csv":
-            with open(path, newline="") as handle:
-                assert list(csv.DictReader(handle))
-        elif suffix == ".png":
-            assert read_image(path).size > 0
-        elif suffix in (".npz", ".npy"):
-            load_arrays(path)
-        elif suffix == ".ply":
-            assert len(read_point_cloud(path).points) > 0
-        elif suffix in (".md", ".html"):
-            assert path.read_text().strip()
-        elif path.name.startswith("events.out.tfevents"):
-            list(EventFileLoader(str(path)).Load())
-        else:
-            raise AssertionError(f"unexpected file in the run folder: {path.relative_to(run.path)}")
-        read.append(str(path.relative_to(run.path)))
-    return read
 
 
 def test_kill_9_after_first_checkpoint_then_rerun_resumes(tiny_reference, tmp_path):
@@ -69,5 +35,5 @@ def test_kill_9_after_first_checkpoint_then_rerun_resumes(tiny_reference, tmp_pa
     metrics = run.read_metrics()
     assert metrics["provenance"]["steps"] == {"train": 8}
     assert metrics_without_provenance(metrics) == metrics_without_provenance(RunDir(reference).read_metrics())
-    read = _load_every_file(run)
-    assert {"config.yaml", "metrics.json", "results.md", "report.html", "checkpoints/last.ckpt"} <= set(read)
+    read = {path.relative_to(run.path).as_posix() for path in load_run_files(run.path)}
+    assert {"config.yaml", "metrics.json", "results.md", "report.html", "checkpoints/last.ckpt"} <= read

@@ -10,7 +10,9 @@ from lvt.config import load
 from lvt.data.videos import synthetic_path
 from shared_utils.io import write_image, write_video
 from shared_utils.testing import (
+    BROKEN_CONFIG_CASES,
     assert_clean_error,
+    broken_config,
     missing,
     pickled_npy,
     run_main,
@@ -24,20 +26,16 @@ TINY = ["--config", "tiny"]
 NEW_RUN = {"make-data": [], "train": ["--output-dir", "out"], "pipeline": ["--output-dir", "out"]}
 
 
-def _config_file(tmp, text: str, name: str = "bad.yaml") -> str:
-    path = tmp / name
-    path.write_text(text)
-    return str(path)
+def _broken_config_case(case: str):
+    def make(tmp):
+        value, named = broken_config(tmp, case, unknown_key="vqvae.codebook_sise")
+        return ["--config", value], [named]
+
+    return make
 
 
 CONFIG_CASES = {
-    "zero-byte config": lambda tmp: (["--config", str(zero_byte(tmp, "empty.yaml"))], ["empty.yaml", "empty"]),
-    "list-valued config": lambda tmp: (["--config", _config_file(tmp, "- seed\n- 1\n", "list.yaml")],
-                                       ["list.yaml", "mapping"]),
-    "unknown-key config": lambda tmp: (["--config", _config_file(tmp, "vqvae:\n  codebook_sise: 3\n")],
-                                       ["vqvae.codebook_sise"]),
-    "unknown config name": lambda tmp: (["--config", "no-such-config"], ["no-such-config"]),
-    "missing config file": lambda tmp: (["--config", str(missing(tmp, "gone.yaml"))], ["gone.yaml"]),
+    **{f"{case} config": _broken_config_case(case) for case in BROKEN_CONFIG_CASES},
     "wrongly typed override": lambda tmp: ([*TINY, "vqvae.lr=fast"], ["vqvae.lr"]),
     "unknown override key": lambda tmp: ([*TINY, "sample.tempreature=1"], ["sample.tempreature"]),
     "data root through a file": lambda tmp: ([*TINY, f"data.root={unwritable_root(tmp)}"], ["a-file"]),

@@ -7,34 +7,9 @@ import os
 import pathlib
 
 import numpy as np
-import yaml
-from shared_utils.io import load_arrays, load_checkpoint, read_image, read_video
+from shared_utils.io import load_checkpoint
 from shared_utils.run import metrics_without_provenance
-from shared_utils.testing import console_script, kill_after_file, run_cli
-
-
-def load_any(path: pathlib.Path) -> None:
-    """Read a run-folder file with the reader of its format (raises when it is damaged)."""
-    suffix = path.suffix.lower()
-    if suffix in (".ckpt", ".pt"):
-        load_checkpoint(path)
-    elif suffix == ".json":
-        json.loads(path.read_text())
-    elif suffix == ".yaml":
-        assert yaml.safe_load(path.read_text()) is not None
-    elif suffix == ".png":
-        assert read_image(path).size > 0
-    elif suffix in (".gif", ".mp4"):
-        assert len(read_video(path)) > 0
-    elif suffix in (".npy", ".npz"):
-        load_arrays(path)
-    elif suffix == ".csv":
-        with path.open() as handle:
-            assert list(csv.reader(handle))
-    elif suffix in (".md", ".html"):
-        assert path.read_text().strip()
-    else:  # TensorBoard event files: binary records, at least readable
-        path.read_bytes()
+from shared_utils.testing import console_script, kill_after_file, load_run_files, run_cli
 
 
 def logged_steps(stage: pathlib.Path) -> list[int]:
@@ -68,8 +43,5 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny
         theirs = load_checkpoint(reference_run / name / "weights.pt")["state_dict"]
         assert all(np.array_equal(ours[key].numpy(), theirs[key].numpy()) for key in theirs), name
 
-    # every file loads; atomic writes may leave hidden temporary files of the killed write behind, nothing else
-    for path in sorted((tmp_path / "run").rglob("*")):
-        if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp")):
-            load_any(path)
+    assert load_run_files(tmp_path / "run")
     assert os.access(tmp_path / "run" / "metrics.json", os.R_OK)

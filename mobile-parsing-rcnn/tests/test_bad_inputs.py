@@ -97,32 +97,12 @@ def argv_with_config(command: str, config: str, tmp_path) -> list[str]:
     return [command, "--config", config, *extra]
 
 
-def bad_configs(tmp_path):
-    unknown_key = tmp_path / "unknown_key.yaml"
-    unknown_key.write_text("model: {neck: {out_channel: 3}}\n")
-    listed = tmp_path / "list.yaml"
-    listed.write_text("- seed: 1\n")
-    not_yaml = tmp_path / "not_yaml.yaml"
-    not_yaml.write_text("model: {neck: [unclosed\n")
-    wrong_type = tmp_path / "wrong_type.yaml"
-    wrong_type.write_text("seed: many\n")
-    return {
-        "zero-byte": (testing.zero_byte(tmp_path, "empty.yaml"), "empty"),
-        "list": (listed, "mapping"),
-        "unknown key": (unknown_key, "model.neck.out_channel"),
-        "not YAML": (not_yaml, "not valid YAML"),
-        "wrong type": (wrong_type, "seed"),
-        "missing file": (testing.missing(tmp_path, "cfg.yaml"), "cfg.yaml"),
-        "unknown name": ("no_such_config", "no_such_config"),
-    }
-
 
 @pytest.mark.parametrize("command", CONFIG_COMMANDS)
-@pytest.mark.parametrize("case", ["zero-byte", "list", "unknown key", "not YAML", "wrong type", "missing file",
-                                  "unknown name"])
+@pytest.mark.parametrize("case", testing.BROKEN_CONFIG_CASES)
 def test_bad_config(command, case, tmp_path, capsys):
-    config, mention = bad_configs(tmp_path)[case]
-    result = testing.run_main(main, argv_with_config(command, str(config), tmp_path), capsys)
+    config, mention = testing.broken_config(tmp_path, case, unknown_key="model.neck.out_channel")
+    result = testing.run_main(main, argv_with_config(command, config, tmp_path), capsys)
     testing.assert_clean_error(result, mention)
 
 

@@ -13,7 +13,9 @@ from multi_neus.cli import main
 from shared_utils.io import load_arrays, save_json, write_image
 from shared_utils.run import RunDir
 from shared_utils.testing import (
+    BROKEN_CONFIG_CASES,
     assert_clean_error,
+    broken_config,
     missing,
     pickled_npy,
     run_main,
@@ -237,28 +239,16 @@ def test_broken_scene_folder(broken, tiny_run, tmp_path, capsys):
 # --- configs and data roots to pipeline / train / make-data -------------------------------------------------------
 
 @pytest.mark.parametrize("command", ["pipeline", "train", "make-data"])
-@pytest.mark.parametrize("broken", ["zero-byte", "list", "unknown-key", "unknown-name", "missing", "bad-type"])
+@pytest.mark.parametrize("broken", [*BROKEN_CONFIG_CASES, "bad-type-override"])
 def test_broken_config(command, broken, tmp_path, capsys):
-    overrides = []
-    if broken == "zero-byte":
-        config = str(zero_byte(tmp_path, "c.yaml"))
-    elif broken == "list":
-        config = tmp_path / "c.yaml"
-        config.write_text("- seed\n- 1\n")
-    elif broken == "unknown-key":
-        config = tmp_path / "c.yaml"
-        config.write_text("meta:\n  trainer:\n    max_step: 3\n")
-    elif broken == "unknown-name":
-        config = "no-such-config"
-    elif broken == "missing":
-        config = str(missing(tmp_path, "c.yaml"))
+    if broken == "bad-type-override":
+        argv, named = [command, "--config", "tiny", "meta.trainer.max_steps=many"], "meta.trainer.max_steps"
     else:
-        config, overrides = "tiny", ["meta.trainer.max_steps=many"]
-    argv = [command, "--config", str(config), *overrides]
+        config, named = broken_config(tmp_path, broken, unknown_key="meta.trainer.max_step")
+        argv = [command, "--config", config]
     if command != "make-data":
         argv += ["--output-dir", str(tmp_path / "run")]
-    result = run_main(main, argv, capsys)
-    assert_clean_error(result)
+    assert_clean_error(run_main(main, argv, capsys), named)
     assert not (tmp_path / "run").exists()
 
 

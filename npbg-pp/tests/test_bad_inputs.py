@@ -16,7 +16,9 @@ from npbgpp_layouts import write_dtu, write_empty_ply, write_nerf_synthetic, wri
 from shared_utils.io import atomic_torch_save
 from shared_utils.run import RunDir
 from shared_utils.testing import (
+    BROKEN_CONFIG_CASES,
     assert_clean_error,
+    broken_config,
     console_script,
     npz_file,
     run_cli,
@@ -128,32 +130,11 @@ def test_broken_scene_files(workspace, tmp_path, capsys, command, case):
     assert_clean_error(run_main(main, argv, capsys), named)
 
 
-def _config_file(tmp_path: Path, case: str) -> tuple[str, str]:
-    if case == "zero-byte-config":
-        return str(zero_byte(tmp_path, "config.yaml")), "empty"
-    if case == "list-valued-config":
-        path = tmp_path / "list.yaml"
-        path.write_text("- seed\n- 1\n")
-        return str(path), "mapping"
-    if case == "unknown-key-config":
-        path = tmp_path / "unknown.yaml"
-        path.write_text("trainer:\n  max_step: 3\n")
-        return str(path), "trainer.max_step"
-    if case == "text-config":
-        return str(text_as(tmp_path, "config.yaml")), "mapping"
-    if case == "missing-config-file":
-        return str(tmp_path / "nowhere" / "config.yaml"), "config.yaml"
-    return "no-such-config", "no-such-config"
 
-
-CONFIG_CASES = ["zero-byte-config", "list-valued-config", "unknown-key-config", "text-config", "missing-config-file",
-                "unknown-config-name"]
-
-
-@pytest.mark.parametrize("case", CONFIG_CASES)
+@pytest.mark.parametrize("case", BROKEN_CONFIG_CASES)
 @pytest.mark.parametrize("command", ["make-data", "train", "pipeline"])
 def test_bad_config(tmp_path, capsys, command, case):
-    config, named = _config_file(tmp_path, case)
+    config, named = broken_config(tmp_path, case)
     argv = [command, "--config", config] + (["--output-dir", str(tmp_path / "out")] if command != "make-data" else [])
     assert_clean_error(run_main(main, argv, capsys), named)
 

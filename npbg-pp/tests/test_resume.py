@@ -4,14 +4,12 @@ ends with the metrics of an uninterrupted run of the same seed; every file the r
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from pathlib import Path
 
-import yaml
-from shared_utils.io import load_arrays, load_checkpoint, read_image, read_video
+from shared_utils.io import load_checkpoint
 from shared_utils.run import RunDir, metrics_without_provenance
-from shared_utils.testing import console_script, kill_after_file
+from shared_utils.testing import console_script, kill_after_file, load_run_files
 
 from npbgpp.cli import main
 
@@ -22,33 +20,6 @@ OVERRIDES = ["trainer.max_steps=8", "trainer.checkpoint_every_n_steps=4", "train
 
 def pipeline_argv(output_dir: Path) -> list[str]:
     return ["pipeline", "--config", "tiny", "--output-dir", str(output_dir), *OVERRIDES]
-
-
-def load_every_file(folder: Path) -> int:
-    """Open every file of a run folder with the reader of its type; returns how many were read."""
-    count = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        suffix = path.suffix.lower()
-        if suffix in (".ckpt", ".pt"):
-            load_checkpoint(path)
-        elif suffix == ".json":
-            json.loads(path.read_text())
-        elif suffix == ".yaml":
-            assert isinstance(yaml.safe_load(path.read_text()), dict), path
-        elif suffix == ".csv":
-            assert list(csv.DictReader(path.open())), path
-        elif suffix == ".png":
-            read_image(path)
-        elif suffix == ".mp4":
-            assert len(read_video(path)) > 0, path
-        elif suffix == ".npz":
-            load_arrays(path)
-        elif suffix in (".md", ".html"):
-            assert path.read_text().strip(), path
-        else:
-            assert path.stat().st_size > 0, path
-        count += 1
-    return count
 
 
 def logged_steps(run: RunDir) -> list[list[int]]:
@@ -82,4 +53,4 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, mo
     assert metrics_without_provenance(interrupted.read_metrics()) == metrics_without_provenance(
         uninterrupted.read_metrics())
     assert interrupted.read_metrics()["provenance"]["steps"]["train"] == 8
-    assert load_every_file(interrupted.path) > 10
+    assert len(load_run_files(interrupted.path)) > 10

@@ -72,6 +72,81 @@ def unwritable_root(folder: pathlib.Path) -> pathlib.Path:
     return blocker / "root"
 
 
+BROKEN_CONFIG_CASES = ("zero-byte", "list-valued", "text", "not-yaml", "unknown-key", "wrong-type", "missing-file",
+                       "unknown-name")
+
+
+def broken_config(folder: pathlib.Path, case: str, unknown_key: str = "trainer.max_step") -> tuple[str, str]:
+    """A broken ``--config`` value for ``case`` (one of ``BROKEN_CONFIG_CASES``) and a text the error line must
+    contain. ``unknown_key`` is a dotted key the member's config lacks (nested keys test the nested check)."""
+    folder = pathlib.Path(folder)
+    if case == "zero-byte":
+        return str(zero_byte(folder, "empty.yaml")), "empty.yaml"
+    if case == "text":
+        return str(text_as(folder, "text.yaml")), "mapping"
+    if case == "missing-file":
+        return str(missing(folder, "config.yaml")), "config.yaml"
+    if case == "unknown-name":
+        return "no-such-config", "no-such-config"
+    if case == "unknown-key":
+        *parents, leaf = unknown_key.split(".")
+        text = "".join(f"{'  ' * depth}{name}:\n" for depth, name in enumerate(parents))
+        content, named = text + f"{'  ' * len(parents)}{leaf}: 3\n", unknown_key
+    else:
+        content, named = {"list-valued": ("- seed\n- 1\n", "mapping"), "not-yaml": ("seed: [unclosed\n", "YAML"),
+                          "wrong-type": ("seed: many\n", "seed")}[case]
+    path = folder / f"{case}.yaml"
+    path.write_text(content)
+    return str(path), named
+
+
+def load_run_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Open every file of a run folder with the reader of its kind (a damaged or half-written file, or one of a kind
+    it has no reader for, raises); returns the files read. Hidden files are skipped: data locks, and the temporary
+    of an atomic write that a kill interrupted (the file it was replacing is still complete)."""
+    import csv
+
+    import yaml
+
+    from .io import load_arrays, load_checkpoint, load_json, read_image, read_video
+    from .io.geometry import read_line_set, read_mesh, read_point_cloud
+    from .report.scenes import kind_of
+
+    read = []
+    for path in sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file()):
+        suffix = path.suffix.lower()
+        if path.name.startswith("."):
+            continue
+        assert path.stat().st_size > 0, f"empty file in the run folder: {path}"
+        if suffix in (".ckpt", ".pt"):
+            load_checkpoint(path)
+        elif suffix == ".json":
+            load_json(path)
+        elif suffix == ".yaml":
+            assert isinstance(yaml.safe_load(path.read_text()), dict), path
+        elif suffix == ".csv":
+            with open(path, newline="") as handle:
+                assert list(csv.DictReader(handle)), path
+        elif suffix in (".png", ".jpg"):
+            assert np.isfinite(read_image(path)).all(), path
+        elif suffix in (".gif", ".mp4"):
+            assert len(read_video(path)) > 0, path
+        elif suffix in (".npy", ".npz"):
+            load_arrays(path)
+        elif suffix in (".ply", ".obj", ".off", ".stl"):
+            {"mesh": read_mesh, "lines": read_line_set, "points": read_point_cloud}[kind_of(path)](path)
+        elif suffix in (".md", ".html", ".txt"):
+            assert path.read_text().strip(), path
+        elif path.name.startswith("events.out.tfevents"):
+            from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+            list(EventFileLoader(str(path)).Load())
+        else:
+            raise AssertionError(f"no reader for this kind of file in the run folder: {path}")
+        read.append(path)
+    return read
+
+
 @dataclass
 class CliResult:
     returncode: int
