@@ -275,6 +275,34 @@ def test_output_folder_through_a_file(tiny_dataset, tmp_path, capsys):
     assert_clean_error(result, str(out))
 
 
+# --- wild ----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("broken", ["missing", "zero-byte", "text", "no face", "margin", "config", "untrained run"])
+def test_wild_with_bad_input(broken, tiny_run, tmp_path, capsys):
+    photo, named = tmp_path / "photo.png", "photo.png"
+    write_image(photo, np.zeros((64, 64, 3), np.float32))
+    run, extra = tiny_run, []
+    if broken == "missing":
+        photo = missing(tmp_path, "photo.png")
+    elif broken == "zero-byte":
+        photo = zero_byte(tmp_path, "photo.png")
+    elif broken == "text":
+        photo = text_as(tmp_path, "photo.png")
+    elif broken == "no face":
+        named = "no face"
+    elif broken == "margin":
+        extra, named = ["--margin", "0.5"], "--margin"
+    elif broken == "config":
+        extra, named = ["--config", "tiny"], "--config"
+    else:
+        run = tmp_path / "untrained"
+        run.mkdir()
+        (run / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+        named = "model.pt"
+    argv = ["wild", "--run-dir", str(run), "--image", str(photo), "--output-dir", str(tmp_path / "out"), *extra]
+    assert_clean_error(run_main(main, argv, capsys), named)
+
+
 # --- view ----------------------------------------------------------------------------------------------------------
 # Every case fails before the server starts (a valid call would serve until Ctrl-C).
 
@@ -302,4 +330,4 @@ def test_every_case_names_a_command_in_the_cli():
 
     commands = set(cli._commands.choices)
     # A new command must join the matrix above.
-    assert commands == {"make-data", "train", "eval", "pipeline", "fit", "mesh", "render", "view"}
+    assert commands == {"make-data", "train", "eval", "pipeline", "fit", "mesh", "render", "view", "wild"}

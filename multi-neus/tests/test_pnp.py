@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 from multi_neus.data.head_family import HeadParameters, HeadShape
-from multi_neus.wild import _face_mesh_solution, composite, detect_landmarks, read_landmarks_2d, solve_pnp
+from multi_neus.wild import composite, read_landmarks_2d, solve_pnp
 from shared_utils.cameras import look_at, project
 from shared_utils.errors import InputError
 from shared_utils.io import save_json
@@ -53,33 +53,6 @@ def test_degenerate_pnp_is_an_input_error():
         solve_pnp(points, np.full((8, 2), np.nan), k)
 
 
-def _face_mesh_runs() -> bool:
-    try:
-        _face_mesh_solution()
-    except InputError:
-        return False
-    return True
-
-
-def test_photo_without_landmarks_needs_a_face_mesh_or_a_file():
-    if _face_mesh_runs():
-        with pytest.raises(InputError, match="no face"):
-            detect_landmarks(np.zeros((64, 64, 3), np.float32))
-    else:
-        # No MediaPipe, one built for numpy 1, or one from 0.10.30 on without mp.solutions: one clear error.
-        with pytest.raises(InputError, match="--landmarks"):
-            detect_landmarks(np.zeros((32, 32, 3), np.float32))
-
-
-def test_mediapipe_without_the_face_mesh_solution_is_one_clear_error(monkeypatch):
-    import sys
-    import types
-
-    monkeypatch.setitem(sys.modules, "mediapipe", types.SimpleNamespace(__version__="0.10.30"))
-    with pytest.raises(InputError, match="0.10.30 has no face-mesh solution"):
-        detect_landmarks(np.zeros((32, 32, 3), np.float32))
-
-
 def test_photo_is_composited_onto_the_renderer_background():
     image = np.full((2, 2, 3), 0.8, np.float32)
     mask = np.array([[1.0, 0.0], [0.5, 1.0]], np.float32)
@@ -94,23 +67,3 @@ def test_landmark_file_must_match_the_class_landmarks(tmp_path):
     save_json({"names": ["a"] * 8, "points": [[1.0, 2.0]] * 8}, tmp_path / "lm.json")
     with pytest.raises(InputError, match="names"):
         read_landmarks_2d(tmp_path / "lm.json")
-
-
-def test_mediapipe_finds_the_class_landmarks_on_a_real_photo():
-    """Runs where MediaPipe's face mesh can run (pip install 'multi-neus[landmarks]' in a numpy<2 environment);
-    skimage ships the photo."""
-    if not _face_mesh_runs():
-        pytest.skip("MediaPipe's face mesh cannot run here (not installed, or a release without mp.solutions)")
-    from skimage import data
-
-    points = detect_landmarks(data.astronaut().astype(np.float32) / 255.0)
-    assert points.shape == (8, 2) and np.isfinite(points).all()
-    named = dict(zip(("r_out", "r_in", "l_in", "l_out", "nose", "mouth_r", "mouth_l", "chin"), points, strict=True))
-    # the subject's right side is on the image's left; eyes above nose above mouth above chin
-    assert named["r_out"][0] < named["r_in"][0] < named["l_in"][0] < named["l_out"][0]
-    assert named["mouth_r"][0] < named["nose"][0] < named["mouth_l"][0]
-    eye_y = points[:4, 1].mean()
-    assert eye_y < named["nose"][1] < min(named["mouth_r"][1], named["mouth_l"][1]) < named["chin"][1]
-    # the astronaut's face lies in this box of the 512 x 512 photo
-    assert (points[:, 0] > 150).all() and (points[:, 0] < 300).all()
-    assert (points[:, 1] > 60).all() and (points[:, 1] < 220).all()

@@ -1,7 +1,7 @@
 """multineus: 3-D head portraits from one image with multi-scene neural implicit functions (thesis section 3.5).
 
 make-data, train, eval, pipeline (= make-data + train + eval), fit (a scene folder or a photo on a trained run),
-mesh and render (a fitted model.pt), view (meshes in the browser).
+mesh and render (a fitted model.pt), wild (one photo to a head in one command), view (meshes in the browser).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .data.generate import prepare_data
 from .data.scene import load_scene
 from .evaluate import evaluate
 from .mesh import extract_mesh
+from .photo import CROP_MARGIN
 from .render import render_view, turntable_cameras
 from .train import EXTRAS_FILE, MODEL_FILE, fit_multineus, fit_scratch, load_model, train
 from .wild import wild_scene
@@ -120,6 +121,20 @@ def command_render(args, cfg) -> None:
     print(f"wrote {args.output}")
 
 
+def command_wild(args, cfg) -> None:
+    """One photo -> crop, mask, landmarks, PnP, two-stage fit, mesh, renders, metrics and report in --output-dir."""
+    from shared_utils.report import write_report
+
+    from .photo import fit_photo
+
+    _setup()
+    if not args.margin > 1.0:
+        raise InputError(f"--margin must be above 1 (the crop is that many face heights tall), got {args.margin}")
+    metrics = fit_photo(cfg, args.run_dir, args.image, args.output_dir, args.margin)
+    print("  ".join(f"{name} {value}" for name, value in metrics["headline"].items()))
+    print(f"wrote {write_report(RunDir(args.output_dir), member='multineus')}")
+
+
 def command_view(args, cfg) -> None:
     """The run's meshes (fitted heads beside their ground truth, each toggled) and any ``--mesh`` in the browser."""
     from shared_utils.viewer import run_files, view_files
@@ -142,7 +157,7 @@ fit.add_argument("--scene", help="NeuS/IDR or H3DS-style scene folder (known cam
 fit.add_argument("--views", type=int, nargs="+", help="view indices of --scene to fit (default: fit.views)")
 fit.add_argument("--photo", help="a single photo (unknown camera: landmarks + PnP + camera refinement)")
 fit.add_argument("--mask", help="foreground mask of --photo")
-fit.add_argument("--landmarks", help="JSON with the 2-D landmarks of --photo (default: MediaPipe if it can run)")
+fit.add_argument("--landmarks", help="JSON with the 2-D landmarks of --photo (default: detected with dlib)")
 fit.add_argument("--scratch", action="store_true", help="also fit NeuS from scratch with the same budget")
 mesh = cli.add("mesh", command_mesh, "marching-cubes mesh (PLY, world units, vertex colours) of a fitted model.pt",
                kind="plain")
@@ -154,6 +169,13 @@ render.add_argument("--model", required=True, help="model.pt written by train or
 render.add_argument("--output", required=True, help=".mp4 or .gif")
 render.add_argument("--frames", type=_positive, default=36)
 render.add_argument("--size", type=_positive, default=96)
+wild = cli.add("wild", command_wild, "a 3-D head from one photo in one command: face landmarks (dlib), crop, head "
+               "mask (GrabCut), PnP, two-stage fit with camera refinement, mesh, renders, metrics and report",
+               kind="existing")
+wild.add_argument("--image", required=True, type=Path, help="the photo (one face; the most confident one is used)")
+wild.add_argument("--output-dir", required=True, type=Path, help="folder for inputs/, fit/, pictures/, metrics")
+wild.add_argument("--margin", type=float, default=CROP_MARGIN,
+                  help=f"crop height in face heights (default {CROP_MARGIN})")
 view = cli.add("view", command_view, "browser viewer of a run's meshes and of meshes written by 'mesh'", kind="plain")
 view.add_argument("--run-dir", type=Path, help="run folder written by train/pipeline/eval")
 view.add_argument("--mesh", action="append", help="a mesh (.ply/.obj) to show too; repeat for several")

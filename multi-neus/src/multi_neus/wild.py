@@ -13,9 +13,9 @@ from .config import RendererConfig
 from .data.head_family import LANDMARK_NAMES
 from .data.scene import Scene
 
-# MediaPipe face-mesh indices of LANDMARK_NAMES (subject's right eye outer/inner, left inner/outer, nose tip,
-# mouth right/left corner, chin).
-MEDIAPIPE_INDICES = (33, 133, 362, 263, 1, 61, 291, 152)
+# iBUG-300W (dlib 68-point) indices of LANDMARK_NAMES (subject's right eye outer/inner, left inner/outer, nose
+# tip, mouth right/left corner, chin).
+DLIB_INDICES = (36, 39, 42, 45, 30, 48, 54, 8)
 
 
 def solve_pnp(points_3d: np.ndarray, points_2d: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -73,35 +73,97 @@ def read_landmarks_2d(path: str | Path) -> np.ndarray:
     return points
 
 
-def _face_mesh_solution():
-    """MediaPipe's legacy face mesh, whose model ships inside the wheel; an InputError saying why it cannot run."""
+DLIB_MODEL = "shape_predictor_68_face_landmarks.dat"
+
+
+def _dlib_models():
+    """dlib and the folder of its face models (PyPI ``dlib-bin`` + ``face-recognition-models``: the 68-point
+    iBUG-300W predictor ships inside the package; nothing is downloaded); an InputError saying what to install."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
     try:
-        import mediapipe as mp
-    except Exception as error:  # noqa: BLE001 - a wheel built for numpy 1 fails with AttributeError/ValueError too
-        raise InputError(
-            "no landmark file was given and MediaPipe cannot be imported "
-            f"({type(error).__name__}): pass --landmarks, or install 'multi-neus[landmarks]' in a numpy<2 environment"
-        ) from error
-    solutions = getattr(mp, "solutions", None)
-    if solutions is None:
-        raise InputError(
-            f"no landmark file was given and MediaPipe {getattr(mp, '__version__', '?')} has no face-mesh solution "
-            "(removed in 0.10.30; its Tasks API needs a face_landmarker.task model that is not shipped and is not "
-            "downloaded here): pass --landmarks, or use mediapipe==0.10.21 in a numpy<2 environment"
-        )
-    return solutions.face_mesh
+        import dlib
+    except ImportError as error:
+        raise InputError("face detection needs dlib: pip install 'multi-neus[wild]' (or pass --landmarks and "
+                         "--mask)") from error
+    # found, not imported: its __init__ needs pkg_resources, which current setuptools no longer ships
+    folder = None if spec is None else Path(next(iter(spec.submodule_search_locations))) / "models"
+    if folder is None or not (folder / DLIB_MODEL).is_file():
+        raise InputError(f"dlib's landmark model {DLIB_MODEL} is not installed: pip install 'multi-neus[wild]' "
+                         "(package face-recognition-models), or pass --landmarks and --mask")
+    return dlib, folder
+
+
+def detect_face(image: np.ndarray) -> np.ndarray:
+    """The 68 iBUG-300W landmarks (u, v pixels) of the most confident frontal face in ``image`` (H, W, 3)."""
+    dlib, folder = _dlib_models()
+    pixels = np.ascontiguousarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    boxes, scores, _ = dlib.get_frontal_face_detector().run(pixels, 1, 0.0)
+    if len(boxes) == 0:
+        raise InputError("no face was found in the photo")
+    best = boxes[int(np.argmax(scores))]
+    shape = dlib.shape_predictor(str(folder / DLIB_MODEL))(pixels, best)
+    return np.array([[point.x, point.y] for point in shape.parts()], dtype=np.float64)
 
 
 def detect_landmarks(image: np.ndarray) -> np.ndarray:
-    """LANDMARK_NAMES pixel positions from MediaPipe face mesh (optional extra ``multi-neus[landmarks]``)."""
-    face_mesh = _face_mesh_solution()
+    """LANDMARK_NAMES pixel positions in ``image``, from dlib's 68-point face landmarks."""
+    return detect_face(image)[list(DLIB_INDICES)]
+
+
+def face_crop_box(face: np.ndarray, image_shape: tuple[int, int], aspect: float, margin: float
+                  ) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the crop around a face's 68 landmarks: centred between brows and chin (moved
+    up to take in the skull and hair), ``margin`` times the face height tall, ``aspect`` = width / height. It may
+    reach past the photo's edges (padded when cropped)."""
+    brows_y, chin_y = face[17:27, 1].min(), face[8, 1]
+    face_height = max(chin_y - brows_y, 1.0) * 1.5  # brows are about a third of the way down from the hairline
+    centre_x = face[:, 0].mean()
+    centre_y = (brows_y + chin_y) / 2.0 - 0.2 * face_height
+    height = int(round(margin * face_height))
+    width = int(round(height * aspect))
+    return int(round(centre_y - height / 2.0)), int(round(centre_x - width / 2.0)), height, width
+
+
+def crop_and_resize(image: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """``image`` inside ``box`` (edge pixels repeated where the box leaves the photo), resized to ``size`` (H, W)."""
+    top, left, height, width = box
+    rows = np.clip(np.arange(top, top + height), 0, image.shape[0] - 1)
+    cols = np.clip(np.arange(left, left + width), 0, image.shape[1] - 1)
+    cropped = image[rows][:, cols]
+    return cv2.resize(cropped, (size[1], size[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def head_mask(image: np.ndarray, face: np.ndarray, seed: int = 0, iterations: int = 5) -> np.ndarray:
+    """(H, W) {0, 1} mask of the head (face, hair, skull) by GrabCut: the face's landmark hull is sure
+    foreground, an ellipse around it (head-sized) probable foreground, everything else probable background, the
+    image border and everything well below the chin sure background. One connected part, holes filled."""
+    from scipy import ndimage
+
     height, width = image.shape[:2]
-    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh:
-        result = mesh.process((image * 255).astype(np.uint8))
-    if not result.multi_face_landmarks:
-        raise InputError("no face was found in the photo")
-    marks = result.multi_face_landmarks[0].landmark
-    return np.array([[marks[i].x * width, marks[i].y * height] for i in MEDIAPIPE_INDICES])
+    seeds = np.full((height, width), cv2.GC_PR_BGD, np.uint8)
+    brows_y, chin_y = face[17:27, 1].min(), face[8, 1]
+    face_width = face[16, 0] - face[0, 0]
+    centre = (int(round(face[:, 0].mean())), int(round((brows_y + chin_y) / 2.0 - 0.25 * (chin_y - brows_y))))
+    axes = (int(round(0.75 * face_width)), int(round(1.05 * (chin_y - brows_y))))
+    cv2.ellipse(seeds, centre, axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
+    hull = cv2.convexHull(np.round(face[:27]).astype(np.int32))
+    cv2.fillConvexPoly(seeds, hull, int(cv2.GC_FGD))
+    border = max(2, int(0.02 * min(height, width)))
+    seeds[:border], seeds[-border:], seeds[:, :border], seeds[:, -border:] = (cv2.GC_BGD,) * 4
+    seeds[int(min(height, chin_y + 0.35 * (chin_y - brows_y))):] = cv2.GC_BGD
+    cv2.setRNGSeed(seed)  # GrabCut's colour models start from a k-means draw
+    pixels = np.ascontiguousarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)[..., ::-1])
+    background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(pixels, seeds, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
+    mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        raise InputError("the head mask of the photo is empty (GrabCut kept no pixel)")
+    inside = labels[int(np.clip(face[30, 1], 0, height - 1)), int(np.clip(face[30, 0], 0, width - 1))]
+    keep = inside if inside > 0 else 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, count + 1))))
+    return ndimage.binary_fill_holes(labels == keep).astype(np.float32)
 
 
 def composite(image: np.ndarray, mask: np.ndarray, background: float) -> np.ndarray:
