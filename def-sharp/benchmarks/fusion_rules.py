@@ -11,7 +11,6 @@ table (the rule with the highest pooled AP among those whose FPR at recall 0.8 i
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import torch
@@ -19,11 +18,10 @@ from def_sharp import config
 from def_sharp.evaluate import load_module
 from def_sharp.fusion import FUSION_RULES
 from def_sharp.whole_model import evaluate_whole_models
-from shared_utils.io import markdown_table, save_json, write_markdown
+from shared_utils.io import markdown_table, replace_generated_block, save_json, write_markdown
 from shared_utils.run import RunDir
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BEGIN, END = "<!-- fusion-rules:begin -->", "<!-- fusion-rules:end -->"
 
 
 def table(whole: dict, run_dir: Path, overrides: list[str]) -> str:
@@ -55,11 +53,7 @@ def main() -> None:
     if not args.no_eval:
         evaluate_rules(args)
     if args.readme:
-        text = (args.out / "fusion_rules.md").read_text()
-        readme = README.read_text()
-        block = f"{BEGIN}\n{text.strip()}\n{END}"
-        README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
-                          if BEGIN in readme else readme.rstrip("\n") + "\n\n" + block + "\n")
+        replace_generated_block(README, "fusion-rules", (args.out / "fusion_rules.md").read_text())
 
 
 def evaluate_rules(args: argparse.Namespace) -> None:

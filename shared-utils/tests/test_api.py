@@ -21,7 +21,7 @@ CONTRACT = {
                         "PointCloud", "read_point_cloud", "write_point_cloud", "write_line_set", "read_neus_cameras",
                         "NeuSCameras", "write_neus_cameras", "read_nerf_transforms", "NerfCameras",
                         "read_colmap_text", "ColmapModel", "read_scannet_style", "ScanNetCameras", "markdown_table",
-                        "write_markdown"],
+                        "write_markdown", "replace_generated_block"],
     "shared_utils.metrics": ["psnr", "ssim", "LPIPS", "lpips_unavailable_reason", "chamfer_distance",
                              "nearest_distances", "icp_align", "gaussian_statistics", "frechet_distance",
                              "frechet_distance_from_statistics"],

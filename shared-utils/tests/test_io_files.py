@@ -12,6 +12,7 @@ from shared_utils.io import (
     markdown_table,
     read_image,
     read_video,
+    replace_generated_block,
     save_json,
     write_image,
     write_markdown,
@@ -70,6 +71,16 @@ class TestReports:
         assert (tmp_path / "r.md").read_text() == table
         with pytest.raises(ValueError):
             markdown_table(["a"], [[1, 2]])
+
+    def test_generated_block_is_replaced_in_place_or_appended(self, tmp_path):
+        readme = tmp_path / "README.md"
+        readme.write_text("# Title\n\ntext\n")
+        replace_generated_block(readme, "figures", "| a |\n")
+        assert readme.read_text() == "# Title\n\ntext\n\n<!-- figures:begin -->\n| a |\n<!-- figures:end -->\n"
+        readme.write_text(readme.read_text() + "\nafter\n")
+        replace_generated_block(readme, "figures", "| b |")
+        assert readme.read_text() == ("# Title\n\ntext\n\n<!-- figures:begin -->\n| b |\n<!-- figures:end -->\n"
+                                      "\nafter\n")
 
 
 class TestImages:

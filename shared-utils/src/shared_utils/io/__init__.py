@@ -13,7 +13,7 @@ _EXPORTS = {
     "files": ["load_arrays", "load_checkpoint"],
     "geometry": ["PointCloud", "read_mesh", "read_point_cloud", "write_line_set", "write_mesh", "write_point_cloud"],
     "images": ["colorize", "image_grid", "read_image", "write_image"],
-    "reports": ["markdown_table", "write_markdown"],
+    "reports": ["markdown_table", "replace_generated_block", "write_markdown"],
     "video": ["read_video", "write_video"],
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

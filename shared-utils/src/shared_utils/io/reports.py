@@ -24,3 +24,20 @@ def markdown_table(headers, rows) -> str:
 def write_markdown(path, text: str) -> None:
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def replace_generated_block(path, name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in the Markdown file ``path`` (the
+    markers are appended at the end when missing): how a command writes its own figures into a README."""
+    import pathlib
+    import re
+
+    path = pathlib.Path(path)
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    document = path.read_text()
+    if begin in document:
+        document = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, document, flags=re.S)
+    else:
+        document = document.rstrip("\n") + "\n\n" + block + "\n"
+    write_markdown(path, document)
