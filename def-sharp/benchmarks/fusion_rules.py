@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true",
                         help="copy <out>/fusion_rules.md into def-sharp/README.md between the markers")
     parser.add_argument("--no-eval", action="store_true", help="only copy an existing <out>/fusion_rules.md")
+    parser.add_argument("--from-run-metrics", action="store_true",
+                        help="take the whole-model block the run's own evaluation wrote into its metrics.json "
+                             "instead of evaluating again")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the run's config")
     args = parser.parse_args()
     if not args.no_eval:
@@ -59,15 +62,19 @@ def main() -> None:
 def evaluate_rules(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     run = RunDir(args.run_dir).require()
-    cfg = run.load_config(config.load, args.overrides)
-    (args.out / "pictures").mkdir(parents=True, exist_ok=True)
-    whole = evaluate_whole_models(load_module(run.path), cfg, args.out / "pictures")
+    if args.from_run_metrics:
+        whole = run.read_metrics()["whole_model"]
+    else:
+        cfg = run.load_config(config.load, args.overrides)
+        (args.out / "pictures").mkdir(parents=True, exist_ok=True)
+        whole = evaluate_whole_models(load_module(run.path), cfg, args.out / "pictures")
     save_json(whole, args.out / "fusion_rules.json")
     fused = {rule: whole["pooled"][f"DEF {rule}"] for rule in FUSION_RULES}
     lowest = min(metrics["fpr_at_recall_0.8"] for metrics in fused.values())
     best = max((rule for rule, m in fused.items() if m["fpr_at_recall_0.8"] <= lowest + 1e-3),
                key=lambda rule: fused[rule]["average_precision"])
-    text = table(whole, args.run_dir, args.overrides) + f"\nBest rule by this table: `{best}`.\n"
+    flags = ["--from-run-metrics"] if args.from_run_metrics else []
+    text = table(whole, args.run_dir, [*flags, "--readme", *args.overrides]) + f"\nBest rule by this table: `{best}`.\n"
     write_markdown(args.out / "fusion_rules.md", text)
     print(text)
 
