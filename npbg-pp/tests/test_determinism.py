@@ -28,6 +28,17 @@ def test_two_runs_with_the_same_seed_give_identical_metrics(tmp_path):
         "config_sha256"]
 
 
+def test_eval_repeats_the_pipelines_numbers(tmp_path):
+    """ft and the per-scene baseline are fitted again by `eval`: their random starts depend on the seed only, not
+    on what ran before them in the process (in `pipeline`, the training)."""
+    run = RunDir(tmp_path / "run")
+    assert main(["pipeline", "--config", "tiny", "--output-dir", str(run.path), "trainer.max_steps=3"]) == 0
+    after_pipeline = metrics_without_provenance(run.read_metrics())
+    assert "per_scene_baseline" in after_pipeline
+    assert main(["eval", "--run-dir", str(run.path)]) == 0
+    assert metrics_without_provenance(run.read_metrics()) == after_pipeline
+
+
 def test_another_seed_gives_other_metrics(tmp_path):
     runs = [RunDir(tmp_path / name) for name in ("seed0", "seed1")]
     for seed, run in enumerate(runs):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from shared_utils.runtime import seed_everything
 from shared_utils.training import TrainerConfig, build_trainer
 from torch.utils.data import DataLoader, Dataset
 
@@ -83,6 +84,9 @@ def fit_scene(model: NPBGPP, scene: SceneData, mode: FitMode, cfg: NPBGPPConfig,
     steps = cfg.baseline.steps if mode == "baseline" else cfg.finetune.steps
     views = cfg.baseline.batch_views if mode == "baseline" else cfg.finetune.batch_views
     every = cfg.baseline.eval_every if mode == "baseline" else cfg.finetune.eval_every
+    # the baseline's fresh parameters (and any random draw of the fit) depend on the seed alone, not on what ran
+    # before in the process: `eval` then repeats the fits of `pipeline` exactly
+    seed_everything(cfg.seed)
     module = SceneFitting(model, scene, mode, cfg, descriptors)
     timeline = QualityTimeline(every, start_seconds)
     trainer_cfg = TrainerConfig(max_steps=steps, accelerator=cfg.trainer.accelerator, devices=1,
