@@ -130,6 +130,7 @@ def fit_photo(cfg: MultiNeuSConfig, run_dir, image_path, output_dir, margin: flo
         raise InputError(f"{extras_file} has no reference 3-D landmarks: the training scenes had none")
     size = tuple(extras["image_size"])
     image = read_image(image_path, channels=3)
+    cfg.fit.cameras.enabled = True  # a photo's camera comes from PnP: it is refined (saved with the config)
     out = RunDir(output_dir).create()
     out.save_config(cfg)
     prepared = prepare_photo(image, size, margin, cfg.seed)
@@ -137,7 +138,6 @@ def fit_photo(cfg: MultiNeuSConfig, run_dir, image_path, output_dir, margin: flo
     reference = np.asarray(extras["reference_landmarks"])
     scene = wild_scene(crop_path, mask_path, reference, np.asarray(extras["mean_intrinsics"]), size,
                        np.asarray(extras["scale_mat"]), cfg.renderer, landmarks_path)
-    cfg.fit.cameras.enabled = True
     stages, _ = fit_multineus(cfg, meta_model, scene, out / "fit")
     final = stages[-1]
     model = final.model.eval()
