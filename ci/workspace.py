@@ -321,13 +321,18 @@ def _minutes(seconds) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def _threads(machine: dict) -> str:
+    count = machine.get("torch_threads", "?")
+    return f"{count} torch thread{'' if count == 1 else 's'}"
+
+
 def _provenance_line(metrics: dict) -> str:
     block = metrics.get("provenance", {})
     machine = block.get("machine", {})
     steps = ", ".join(f"{k} {v}" for k, v in block.get("steps", {}).items()) or "n/a"
     line = (f"Reference run: config `{str(block.get('config_sha256', '?'))[:12]}`, seed {block.get('seed', '?')}, "
             f"steps run: {steps}; {_minutes(block.get('wall_time_s', 0))} wall clock on "
-            f"{machine.get('cpu_cores', '?')} cores ({machine.get('torch_threads', '?')} torch threads), "
+            f"{machine.get('cpu_cores', '?')} cores ({_threads(machine)}), "
             f"torch {machine.get('torch', '?')}, "
             f"commit `{str(block.get('git_commit') or 'unknown')[:10]}`.")
     if block.get("time_limit_reached"):
@@ -365,7 +370,7 @@ def root_block(members: list[Member]) -> str:
         machine = block.get("machine", {})
         rows.append(f"| [{member.folder}]({member.folder}/) | {headline} | {steps} | "
                     f"{_minutes(block.get('wall_time_s', 0))} | {machine.get('cpu_cores', '?')} cores, "
-                    f"torch {machine.get('torch', '?')} |")
+                    f"{_threads(machine)}, torch {machine.get('torch', '?')} |")
     return f"{BEGIN}\n{GENERATED_NOTE.format(source=ROOT_TABLE_SOURCE)}\n" + "\n".join(rows) + f"\n{END}"
 
 

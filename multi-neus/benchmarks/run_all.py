@@ -28,6 +28,7 @@ from multi_neus.models.renderer import render_rays, render_rays_chunked
 from multi_neus.train import fit_multineus, fit_scratch, load_model
 from shared_utils.io import markdown_table, save_json
 from shared_utils.run import RunDir
+from shared_utils.runtime import use_threads
 
 
 def _rays(n: int):
@@ -107,8 +108,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[60, 150, 300])
     parser.add_argument("--skip-fit", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg = load("cpu")
+    use_threads(cfg.num_threads)
     out = Path(args.output_dir)
     renderer = bench_renderer(cfg)
     save_json(renderer, out / "renderer.json")

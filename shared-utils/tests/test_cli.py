@@ -50,6 +50,27 @@ class TestMemberCLI:
         assert run_main(cli.main, ["curves", "--points", "p.ply"], capsys).returncode == 0
         assert calls[-1] == ("curves", None)
 
+    def test_config_thread_count_is_applied(self, tmp_path, capsys):
+        import torch
+
+        @dataclass
+        class ThreadedConfig:
+            seed: int = 0
+            num_threads: int = 0
+
+        seen = []
+        cli = MemberCLI("toy", None, lambda source, overrides=(): load_config(ThreadedConfig, None, overrides))
+        cli.add("params", lambda args, cfg: seen.append(torch.get_num_threads()), "count", kind="config")
+        before = torch.get_num_threads()
+        try:
+            for threads in (1, 2):
+                assert run_main(cli.main, ["params", f"num_threads={threads}"], capsys).returncode == 0
+            assert run_main(cli.main, ["params", "num_threads=0"], capsys).returncode == 0
+            assert seen == [1, 2, 2]
+            assert_clean_error(run_main(cli.main, ["params", "num_threads=-1"], capsys), "num_threads must be")
+        finally:
+            torch.set_num_threads(before)
+
     @pytest.mark.parametrize(
         "argv, mention",
         [

@@ -142,6 +142,9 @@ class CurvesConfig:
 @dataclass
 class DEFConfig:
     seed: int = 0
+    # torch threads (0: one per core). Part of the result: thread count changes the last digits of training;
+    # 1-thread runs keep their speed beside other jobs. The CLI and train() apply it.
+    num_threads: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

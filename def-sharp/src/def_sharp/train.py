@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from shared_utils.run import RunDir
-from shared_utils.runtime import seed_everything
+from shared_utils.runtime import seed_everything, use_threads
 from shared_utils.training import build_trainer
 
 from def_sharp.config import DEFConfig
@@ -26,6 +26,7 @@ def train(cfg: DEFConfig, run_dir: str | Path) -> Path:
     the run folder."""
     run = RunDir(run_dir).create()
     seed_everything(cfg.seed)
+    use_threads(cfg.num_threads)
     data_dir = ensure_dataset(cfg.data)
     input_scale = resolve_input_scale(cfg.data, data_dir)
     run.save_config(cfg)

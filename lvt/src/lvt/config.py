@@ -112,6 +112,9 @@ class EvalConfig:
 @dataclass
 class LVTConfig:
     seed: int = 0
+    # torch threads (0: one per core). Part of the result: thread count changes the last digits of training;
+    # 1-thread runs keep their speed beside other jobs. The CLI and train() apply it.
+    num_threads: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)

@@ -19,7 +19,7 @@ import torch
 from shared_utils.errors import InputError
 from shared_utils.io import atomic_torch_save, load_checkpoint
 from shared_utils.run import RunDir
-from shared_utils.runtime import seed_everything, select_device
+from shared_utils.runtime import seed_everything, select_device, use_threads
 from shared_utils.training import TrainerConfig, build_trainer, time_limit_reached
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -240,6 +240,7 @@ def train(cfg: LVTConfig, run_dir) -> Path:
     """Both stages in order, each skipped when already finished; returns the run folder."""
     run = RunDir(run_dir).create()
     run.save_config(cfg)
+    use_threads(cfg.num_threads)
     train_vqvae(cfg, run)
     encode_latents(cfg, run)
     train_transformer(cfg, run, temporal=True)

@@ -15,6 +15,7 @@ import time
 
 import torch
 from shared_utils.errors import InputError
+from shared_utils.runtime import use_threads
 
 from .config import Config, load
 from .models.detector import build_model
@@ -53,7 +54,7 @@ def latency_table(cfg: Config, stems: list[str], short_side: int, repeats: int =
                          "(one cell of the network's coarsest feature map)")
     if repeats < 1:
         raise InputError(f"--repeats {repeats} must be at least 1")
-    torch.set_num_threads(max(cfg.num_threads, 1))
+    use_threads(cfg.num_threads)
     stems = list(dict.fromkeys([*stems, BASELINE]))
     image = torch.rand(3, short_side, int(round(short_side * aspect)), generator=torch.Generator().manual_seed(0))
     rows = []

@@ -184,7 +184,9 @@ class EvalConfig:
 @dataclass
 class Config:
     seed: int = 0
-    num_threads: int = 2
+    # torch threads (0: one per core). Part of the result: thread count changes the last digits of training;
+    # 1-thread runs keep their speed beside other jobs. The CLI and train() apply it.
+    num_threads: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from shared_utils.errors import InputError
 from shared_utils.io import save_json
+from shared_utils.runtime import use_threads
 from torch import nn
 from torchvision.ops import roi_align
 
@@ -212,8 +213,8 @@ def export_run(cfg: Config, output_dir, checkpoint=None) -> dict:
     report["int8_head_max_abs_diff"] = [float((q - r).abs().max()) for q, r in zip(q_out, reference, strict=False)]
     report["int8_head_fine_part_agreement"] = float((q_out[1].argmax(1) == reference[1].argmax(1)).float().mean())
     int8_path = quantize_onnx_int8(onnx_path, output_dir / "densepose_graph.int8.onnx", calibration)
-    threads = max(cfg.num_threads, 1)
-    torch.set_num_threads(threads)
+    use_threads(cfg.num_threads)
+    threads = torch.get_num_threads()
     fp32_session, int8_session = ort_session(onnx_path, threads), ort_session(int8_path, threads)
     ort_int8 = int8_session.run(None, {"image": other[0].numpy(), "boxes": other[1].numpy()})
     report["int8_onnx"] = str(int8_path)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import pathlib
 
-import torch
 from shared_utils.config import config_to_dict
 from shared_utils.errors import InputError
 from shared_utils.run import RunDir
-from shared_utils.runtime import seed_everything
+from shared_utils.runtime import seed_everything, use_threads
 from shared_utils.training import build_trainer
 
 from .config import Config
@@ -42,7 +41,7 @@ def train(cfg: Config, run_dir) -> pathlib.Path:
     """Train into ``run_dir`` (resuming from its ``last.ckpt``) and return the run folder."""
     run = RunDir(run_dir).create()
     seed_everything(cfg.seed)
-    torch.set_num_threads(max(cfg.num_threads, 1))
+    use_threads(cfg.num_threads)
     data = DensePoseDataModule(cfg, train_dataset(cfg))
     run.save_config(cfg)
     module = DensePoseModule(config_to_dict(cfg))

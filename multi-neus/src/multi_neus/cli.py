@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 from shared_utils.cli import MemberCLI
 from shared_utils.errors import InputError
 from shared_utils.io import load_json, write_mesh, write_video
@@ -30,7 +29,6 @@ from .wild import wild_scene
 
 def _setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
 
 
 def command_make_data(args, cfg) -> None:

@@ -154,6 +154,9 @@ class PicturesConfig:
 @dataclass
 class MultiNeuSConfig:
     seed: int = 0
+    # torch threads (0: one per core). Part of the result: thread count changes the last digits of training;
+    # 1-thread runs keep their speed beside other jobs. The CLI and train() apply it.
+    num_threads: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     sdf: SDFNetworkConfig = field(default_factory=SDFNetworkConfig)

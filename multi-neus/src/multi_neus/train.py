@@ -20,7 +20,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from shared_utils.errors import InputError
 from shared_utils.io import atomic_torch_save, load_checkpoint, load_json, save_json
 from shared_utils.run import RunClock, RunDir
-from shared_utils.runtime import seed_everything
+from shared_utils.runtime import seed_everything, use_threads
 from shared_utils.training import TrainerConfig, build_trainer, time_limit_reached
 from shared_utils.weights import load_weights_strict
 
@@ -217,6 +217,7 @@ def train(cfg: MultiNeuSConfig, run_dir) -> Path:
     run = RunDir(run_dir).create()
     run.save_config(cfg)
     seed_everything(cfg.seed)
+    use_threads(cfg.num_threads)
     root = prepare_data(cfg)
     train_scenes = load_split(root, "train", cfg.data.downscale)
     meta = meta_learn(cfg, train_scenes, run / "meta")

@@ -9,7 +9,7 @@ from shared_utils.config import config_to_dict
 from shared_utils.errors import InputError
 from shared_utils.io import atomic_torch_save, load_checkpoint
 from shared_utils.run import RunDir
-from shared_utils.runtime import seed_everything
+from shared_utils.runtime import seed_everything, use_threads
 from shared_utils.training import build_trainer, time_limit_reached
 from shared_utils.weights import load_weights_strict
 
@@ -41,6 +41,7 @@ def train(cfg: NPBGPPConfig, run_dir) -> Path:
     folder."""
     run = RunDir(run_dir).create()
     seed_everything(cfg.seed)
+    use_threads(cfg.num_threads)
     train_names, _ = scene_names(cfg)
     scenes = load_scenes(cfg, train_names)
     log.info("training on %d scenes: %s", len(scenes), ", ".join(train_names))

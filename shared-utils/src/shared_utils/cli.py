@@ -77,7 +77,12 @@ class MemberCLI:
         if args.kind == "existing" and args.config is not None:
             raise InputError("--config is not accepted with --run-dir: the run's saved config.yaml is used; "
                              "pass key=value overrides instead")
-        code = int(args.handler(args, self.config_for(args)) or 0)
+        cfg = self.config_for(args)
+        if cfg is not None and hasattr(cfg, "num_threads"):
+            from .runtime import use_threads
+
+            use_threads(cfg.num_threads)
+        code = int(args.handler(args, cfg) or 0)
         if args.report:
             from .report import write_report
 

@@ -1,4 +1,4 @@
-"""Seeding and device selection."""
+"""Seeding, torch thread count and device selection."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
+
+
+def use_threads(num_threads: int) -> None:
+    """Pin torch's intra-op thread count; 0 keeps torch's default (one thread per core).
+
+    A config carries it because the count is part of the result: reductions split across threads round differently,
+    and thousands of training steps turn that into different last digits. One-thread runs also keep their speed when
+    another job shares the cores."""
+    if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 0:
+        raise InputError(f"num_threads must be a whole number >= 0 (0: one per core), got {num_threads!r}")
+    if num_threads:
+        torch.set_num_threads(num_threads)
 
 
 def select_device(preference: str = "auto") -> torch.device:
