@@ -26,7 +26,7 @@ from shared_utils.run import RunClock, RunDir, ensure_folder, pipeline_exit_code
 from shared_utils.viewer import add_view_arguments
 
 from npbgpp.config import load
-from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, scene_names
+from npbgpp.data.datasets import data_root, load_named_scene, load_scenes, named_scene_frames, scene_names
 from npbgpp.data.points import make_points
 from npbgpp.data.scene import SceneData
 from npbgpp.evaluate import ImageMetrics, evaluate, orbit_cameras, render_cameras
@@ -69,7 +69,7 @@ def cmd_eval(args, cfg) -> None:
 
 def cmd_build(args, cfg) -> None:
     model = load_trained_model(RunDir(args.run_dir), cfg)
-    scene = load_named_scene(cfg, args.scene)
+    scene = named_scene_frames(cfg, args.scene)
     descriptors = build_scene(model, scene)
     atomic_torch_save({**descriptors.state_dict(), "intrinsics": scene.intrinsics, "w2c": scene.w2c,
                        "height": scene.height, "width": scene.width, "scene": scene.name}, args.out)

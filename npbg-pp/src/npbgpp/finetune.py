@@ -20,18 +20,18 @@ from shared_utils.training import TrainerConfig, build_trainer
 from torch.utils.data import DataLoader, Dataset
 
 from npbgpp.config import NPBGPPConfig
-from npbgpp.data.scene import SceneData
-from npbgpp.lightning import FitMode, SceneFitting, scene_views
+from npbgpp.data.scene import SceneData, SceneFrames
+from npbgpp.lightning import FitMode, SceneFitting
 from npbgpp.models.npbgpp import NPBGPP, PointDescriptors
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def build_scene(model: NPBGPP, scene: SceneData, device=None) -> PointDescriptors:
-    """Modeling stage over all input views of a scene, one view at a time."""
+def build_scene(model: NPBGPP, scene: SceneData | SceneFrames, device=None) -> PointDescriptors:
+    """Modeling stage over all input views of a scene, one view at a time (from disk for ``SceneFrames``)."""
     device = device or next(model.parameters()).device
-    return model.aggregate(scene_views(scene, scene.input_indices.tolist(), device), scene.points.to(device))
+    return model.aggregate(scene.views(scene.input_indices, device), scene.points.to(device))
 
 
 class RandomInputViews(Dataset):

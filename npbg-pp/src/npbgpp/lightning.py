@@ -23,11 +23,6 @@ log = logging.getLogger(__name__)
 FitMode = Literal["ft", "ft-system", "baseline"]
 
 
-def scene_views(scene: SceneData, indices, device):
-    for index in indices:
-        yield scene.images[index].to(device), scene.intrinsics[index].to(device), scene.w2c[index].to(device)
-
-
 @torch.no_grad()
 def render_views(render_fn, scene: SceneData, indices, batch: int = 4) -> torch.Tensor:
     """(F, 3, H, W) renders clamped to [0, 1]; ``render_fn(intrinsics, w2c, height, width)``."""
@@ -138,7 +133,7 @@ class SceneFitting(L.LightningModule):
         if self.mode == "ft":
             return PointDescriptors(self.points, self.beta, self.beta0)
         indices = self.scene.input_indices.tolist() if input_indices is None else input_indices
-        return self.model.aggregate(scene_views(self.scene, indices, self.device), self.scene.points.to(self.device))
+        return self.model.aggregate(self.scene.views(indices, self.device), self.scene.points.to(self.device))
 
     def render(self, intrinsics, w2c, height, width, input_indices=None) -> torch.Tensor:
         intrinsics, w2c = intrinsics.to(self.device), w2c.to(self.device)

@@ -9,8 +9,8 @@ from shared_utils.run import data_lock
 from shared_utils.run import data_root as member_data_root
 
 from npbgpp.config import NPBGPPConfig
-from npbgpp.data.loaders import load_dtu_idr, load_nerf_synthetic, load_scannet_style
-from npbgpp.data.scene import SceneData
+from npbgpp.data.loaders import dtu_idr_frames, nerf_synthetic_frames, scannet_style_frames
+from npbgpp.data.scene import SceneData, SceneFrames
 from npbgpp.data.synthetic import ensure_synthetic_dataset, load_scene_file, synthetic_scene_names
 
 DATA_ALIAS = "npbg"
@@ -29,20 +29,26 @@ def synthetic_folder(cfg: NPBGPPConfig) -> Path:
     return folder
 
 
-def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
+def named_scene_frames(cfg: NPBGPPConfig, name: str) -> SceneData | SceneFrames:
+    """A scene to read view by view: real data sets stay on disk until each image is read; a built-in scene is one
+    small array file, read whole."""
     data = cfg.data
     if data.kind == "synthetic":
         train, holdout = synthetic_scene_names(data.synthetic)
         if name not in train + holdout:
             raise InputError(f"scene '{name}' is not a built-in scene (available: {', '.join(train + holdout)})")
         return load_scene_file(synthetic_folder(cfg) / f"{name}.npz", name)
-    root = data_root(cfg)
-    folder = root / name
+    folder = data_root(cfg) / name
     if data.kind == "nerf_synthetic":
-        return load_nerf_synthetic(folder, data)
+        return nerf_synthetic_frames(folder, data)
     if data.kind == "dtu":
-        return load_dtu_idr(folder, data)
-    return load_scannet_style(folder, data)
+        return dtu_idr_frames(folder, data)
+    return scannet_style_frames(folder, data)
+
+
+def load_named_scene(cfg: NPBGPPConfig, name: str) -> SceneData:
+    scene = named_scene_frames(cfg, name)
+    return scene if isinstance(scene, SceneData) else scene.load()
 
 
 def scene_names(cfg: NPBGPPConfig) -> tuple[list[str], list[str]]:

@@ -8,7 +8,8 @@
 - ScanNet-style: ``full.ply``, ``intrinsics.npy``, ``extrinsics.npy`` (w2c), ``images/<i>.jpg``;
   ``data.holdout_frame_ids`` are hold-out frames.
 
-Each loader takes the whole ``data`` config.
+Each loader takes the whole ``data`` config. ``*_frames`` give a ``SceneFrames`` that reads one image at a time
+(``npbgpp build``: memory flat in the number of views); ``load_*`` read the whole scene into a ``SceneData``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from shared_utils.errors import InputError
 from shared_utils.io import read_image, read_nerf_transforms, read_neus_cameras, read_point_cloud, read_scannet_style
 
 from npbgpp.config import DataConfig
-from npbgpp.data.scene import SceneData, scene_from_numpy, subsample_points
+from npbgpp.data.scene import SceneData, SceneFrames, subsample_points
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff"}
 
@@ -34,13 +35,6 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def _stack_images(images: list[np.ndarray], what: str) -> np.ndarray:
-    sizes = {image.shape[:2] for image in images}
-    if len(sizes) > 1:
-        raise InputError(f"{what} images have differing sizes {sorted(sizes)}; resize them to one size first")
-    return np.stack(images)
 
 
 def _scaled_intrinsics(intrinsics: np.ndarray, scale: float) -> np.ndarray:
@@ -96,7 +90,7 @@ def _cloud(path: Path, max_points: int | None) -> np.ndarray:
     return subsample_points(torch.from_numpy(points), max_points).numpy()
 
 
-def load_nerf_synthetic(folder, data: DataConfig, point_cloud=None) -> SceneData:
+def nerf_synthetic_frames(folder, data: DataConfig, point_cloud=None) -> SceneFrames:
     folder = Path(folder)
     background = _background(data)
     splits = []
@@ -106,19 +100,27 @@ def load_nerf_synthetic(folder, data: DataConfig, point_cloud=None) -> SceneData
             splits.append((read_nerf_transforms(path), is_holdout))
     if not splits:
         raise InputError(f"NeRF-Synthetic scene '{folder}' has no transforms_*.json")
-    images, intrinsics, w2c, holdout = [], [], [], []
+    paths, intrinsics, w2c, holdout = [], [], [], []
     for cameras, is_holdout in splits:
         for index, path in enumerate(cameras.image_paths):
-            images.append(_resize(_rgb_on_background(path, background), data.image_scale))
+            paths.append(path)
             intrinsics.append(_scaled_intrinsics(cameras.intrinsics[index], data.image_scale))
             w2c.append(np.linalg.inv(cameras.c2w[index]))
             holdout.append(is_holdout)
+
+    def read_frame(index: int) -> np.ndarray:
+        return _resize(_rgb_on_background(paths[index], background), data.image_scale)
+
     cloud_path = Path(point_cloud) if point_cloud else folder / "points.ply"
-    return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), np.stack(intrinsics),
-                            np.stack(w2c), _cloud(cloud_path, data.max_points), np.array(holdout))
+    return SceneFrames.from_numpy(folder.name, read_frame, np.stack(intrinsics), np.stack(w2c),
+                                  _cloud(cloud_path, data.max_points), np.array(holdout))
 
 
-def load_dtu_idr(folder, data: DataConfig, point_cloud=None) -> SceneData:
+def load_nerf_synthetic(folder, data: DataConfig, point_cloud=None) -> SceneData:
+    return nerf_synthetic_frames(folder, data, point_cloud).load()
+
+
+def dtu_idr_frames(folder, data: DataConfig, point_cloud=None) -> SceneFrames:
     folder = Path(folder)
     background = _background(data)
     cameras = read_neus_cameras(folder / "cameras.npz")
@@ -128,8 +130,9 @@ def load_dtu_idr(folder, data: DataConfig, point_cloud=None) -> SceneData:
     mask_files = _sorted_images(folder / "mask") if data.apply_masks and (folder / "mask").is_dir() else None
     if mask_files is not None and len(mask_files) != len(image_files):
         raise InputError(f"DTU scene '{folder}' has {len(image_files)} images but {len(mask_files)} masks")
-    images = []
-    for index, path in enumerate(image_files):
+
+    def read_frame(index: int) -> np.ndarray:
+        path = image_files[index]
         image = read_image(path, channels=3)
         if mask_files is not None:
             mask = read_image(mask_files[index], channels=1)
@@ -137,27 +140,37 @@ def load_dtu_idr(folder, data: DataConfig, point_cloud=None) -> SceneData:
                 raise InputError(f"mask '{mask_files[index]}' is {mask.shape[1]}x{mask.shape[0]} but its image "
                                  f"'{path}' is {image.shape[1]}x{image.shape[0]}")
             image = composite(image, (mask > 0.5).astype(np.float32), background)
-        images.append(_resize(image, data.image_scale))
+        return _resize(image, data.image_scale)
+
     intrinsics = np.stack([_scaled_intrinsics(k, data.image_scale) for k in cameras.intrinsics])
-    holdout = holdout_mask(len(images), data.holdout_frame_ids, folder.name)
+    holdout = holdout_mask(len(image_files), data.holdout_frame_ids, folder.name)
     cloud_path = Path(point_cloud) if point_cloud else folder / "points.ply"
-    return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), intrinsics,
-                            np.linalg.inv(cameras.c2w), _cloud(cloud_path, data.max_points), holdout)
+    return SceneFrames.from_numpy(folder.name, read_frame, intrinsics, np.linalg.inv(cameras.c2w),
+                                  _cloud(cloud_path, data.max_points), holdout)
 
 
-def load_scannet_style(folder, data: DataConfig) -> SceneData:
+def load_dtu_idr(folder, data: DataConfig, point_cloud=None) -> SceneData:
+    return dtu_idr_frames(folder, data, point_cloud).load()
+
+
+def scannet_style_frames(folder, data: DataConfig) -> SceneFrames:
     folder = Path(folder)
     cameras = read_scannet_style(folder)
     image_files = _sorted_images(folder / "images")
     if len(image_files) != len(cameras.w2c):
         raise InputError(f"ScanNet scene '{folder}' has {len(image_files)} images but {len(cameras.w2c)} poses")
-    images = []
-    for path in image_files:
-        image = read_image(path, channels=3)
+
+    def read_frame(index: int) -> np.ndarray:
+        image = read_image(image_files[index], channels=3)
         if image.shape[:2] != (cameras.height, cameras.width):
             image = cv2.resize(image, (cameras.width, cameras.height), interpolation=cv2.INTER_AREA)
-        images.append(_resize(image, data.image_scale))
-    intrinsics = np.repeat(_scaled_intrinsics(cameras.intrinsics, data.image_scale)[None], len(images), axis=0)
-    holdout = holdout_mask(len(images), data.holdout_frame_ids, folder.name)
-    return scene_from_numpy(folder.name, _stack_images(images, f"scene '{folder.name}'"), intrinsics, cameras.w2c,
-                            _cloud(folder / "full.ply", data.max_points), holdout)
+        return _resize(image, data.image_scale)
+
+    intrinsics = np.repeat(_scaled_intrinsics(cameras.intrinsics, data.image_scale)[None], len(image_files), axis=0)
+    holdout = holdout_mask(len(image_files), data.holdout_frame_ids, folder.name)
+    return SceneFrames.from_numpy(folder.name, read_frame, intrinsics, cameras.w2c,
+                                  _cloud(folder / "full.ply", data.max_points), holdout)
+
+
+def load_scannet_style(folder, data: DataConfig) -> SceneData:
+    return scannet_style_frames(folder, data).load()
